@@ -1,0 +1,1 @@
+"""Built-in providers, registered like any plugin."""

@@ -1,0 +1,61 @@
+"""Embedders: text to vectors. Documents and queries may be embedded differently."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from llm_memory.models import EmbedderInfo
+
+__all__ = ["Embedder", "EmbeddingUsage"]
+
+
+@dataclass
+class EmbeddingUsage:
+    """Counters that ``llm-memory stats`` reports, so embedding cost can be watched."""
+
+    requests: int = 0
+    texts: int = 0
+    tokens: int = 0
+    cache_hits: int = 0
+    cache_misses: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+class Embedder(ABC):
+    """The embedding contract. ``llm_memory.testing.EmbedderContract`` tests it.
+
+    ``embed_documents`` is for text being stored, ``embed_queries`` for search queries;
+    providers that distinguish the two (Cohere's ``input_type``) override both. Both are
+    all-or-nothing: on failure raise :class:`llm_memory.errors.EmbeddingError`.
+    """
+
+    name: str = ""
+    model: str = ""
+    #: True for providers that call a remote API: the core caches their embeddings.
+    remote: bool = False
+
+    def __init__(self) -> None:
+        self.usage = EmbeddingUsage()
+
+    @property
+    @abstractmethod
+    def dimension(self) -> int:
+        """Length of every vector this embedder returns."""
+
+    @abstractmethod
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        """One vector per text, in order."""
+
+    def embed_queries(self, texts: Sequence[str]) -> list[list[float]]:
+        """One vector per query, in order. Defaults to :meth:`embed_documents`."""
+        return self.embed_documents(texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_queries([text])[0]
+
+    def info(self) -> EmbedderInfo:
+        return EmbedderInfo(name=self.name, model=self.model, dimension=self.dimension)

@@ -1,0 +1,47 @@
+"""Errors a person can act on: every message says what went wrong and what to do."""
+
+from __future__ import annotations
+
+
+class LLMMemoryError(Exception):
+    """Base class. The CLI prints ``str(error)`` as one line and exits 1."""
+
+
+class ConfigError(LLMMemoryError):
+    """Settings are invalid, or name something that is not available."""
+
+
+class ProviderNotFound(ConfigError):
+    """Configuration names a provider that no installed plugin offers."""
+
+
+class ProviderLoadError(ConfigError):
+    """The provider exists but could not be built (missing SDK, broken plugin, bad settings)."""
+
+
+class ValidationFailed(LLMMemoryError):
+    """Input was rejected before anything was written."""
+
+
+class EmbedderMismatch(LLMMemoryError):
+    """The store was built with another embedder (name, model or dimension)."""
+
+
+class DimensionMismatch(EmbedderMismatch):
+    """Vectors of the wrong length were offered to a store."""
+
+
+class EmbeddingError(LLMMemoryError):
+    """An embedding call failed; nothing from its batch was written."""
+
+
+class NotSupported(LLMMemoryError):
+    """The selected provider does not offer this capability."""
+
+
+class SnapshotError(LLMMemoryError):
+    """A snapshot could not be created, read, verified or restored."""
+
+
+class NotFound(LLMMemoryError):
+    """No such memory (for this user), snapshot or other named object."""

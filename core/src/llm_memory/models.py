@@ -1,0 +1,166 @@
+"""The data the memory engine passes around: memories, proposed updates, working memory."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+MemoryType = Literal["semantic", "preference", "fact", "episodic"]
+MEMORY_TYPES: tuple[str, ...] = ("semantic", "preference", "fact", "episodic")
+#: The types an agent may propose; ``episodic`` memories are conversation turns, written by the engine.
+AgentMemoryType = Literal["semantic", "preference", "fact"]
+Scalar = str | int | float | bool
+
+UserId = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256, pattern=r"^[^\x00-\x1f]+$")
+]
+Content = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32_000)]
+
+# Identity of a memory: the same user + the same words is the same memory (so writing it
+# again updates instead of duplicating). A conversation turn is an event, so its time and
+# session are part of its identity: "ok" said twice is two turns.
+_ID_NAMESPACE = uuid.UUID("6f1c9a52-4f7e-4d55-9a0e-1f0c8f0b7c11")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """Naive datetimes are taken to be UTC; aware ones are converted to UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def memory_key(
+    user_id: str, content: str, type: str, session_id: str | None, created_at: datetime
+) -> str:
+    parts = [user_id, content]
+    if type == "episodic":
+        parts += [session_id or "", as_utc(created_at).isoformat()]
+    return uuid.uuid5(_ID_NAMESPACE, "\x1f".join(parts)).hex
+
+
+class MemoryItem(BaseModel):
+    """One stored memory. ``id`` is unique per user (two users may hold the same id)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    id: str = ""
+    user_id: UserId
+    content: Content
+    type: MemoryType = "semantic"
+    importance: float = Field(0.5, ge=0.0, le=1.0)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime | None = None
+    last_accessed_at: datetime | None = None
+    access_count: int = Field(0, ge=0)
+    session_id: str | None = None
+    metadata: dict[str, Scalar] = Field(default_factory=dict)
+
+    @field_validator("created_at", "updated_at", "last_accessed_at")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_keys(cls, value: dict[str, Scalar]) -> dict[str, Scalar]:
+        for key in value:
+            if not key or len(key) > 128 or key.startswith("_"):
+                raise ValueError(f"metadata key {key!r} must be 1-128 characters, not starting with '_'")
+        return value
+
+    @model_validator(mode="after")
+    def _defaults(self) -> MemoryItem:
+        if self.updated_at is None:
+            self.updated_at = self.created_at
+        if not self.id:
+            self.id = memory_key(self.user_id, self.content, self.type, self.session_id, self.created_at)
+        return self
+
+
+class MemoryUpdate(BaseModel):
+    """What an agent may propose: content, type and importance, validated, nothing else."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    content: Content = Field(description="The memory, as one self-contained sentence.")
+    type: AgentMemoryType = Field(
+        "semantic", description="semantic (knowledge), preference (likes, wishes), or fact (about the user)."
+    )
+    importance: float = Field(0.5, ge=0.0, le=1.0, description="0 = trivia, 1 = essential.")
+
+
+class ScoredMemory(BaseModel):
+    """A retrieved memory with its final score and each component of it."""
+
+    memory: MemoryItem
+    score: float
+    relevance: float = Field(description="Normalised over the candidate set: 1 = best candidate.")
+    importance: float
+    recency: float = Field(description="1 = just now, halving every half-life.")
+    sources: dict[str, int] = Field(
+        default_factory=dict, description="Rank of the memory in each candidate list (dense, keyword)."
+    )
+
+
+class Candidate(BaseModel):
+    """A memory chosen for relevance, before scoring. ``relevance`` is in [0, 1]."""
+
+    memory: MemoryItem
+    relevance: float
+    sources: dict[str, int] = Field(default_factory=dict)
+
+
+class MemoryState(BaseModel):
+    """The agent's working memory for one run: what was retrieved, and what it proposes."""
+
+    user_id: UserId
+    session_id: str | None = None
+    query: str = ""
+    active: list[ScoredMemory] = Field(default_factory=list)
+    history: list[dict[str, Any]] = Field(default_factory=list)
+    proposed: list[MemoryUpdate] = Field(default_factory=list)
+    forget: list[str] = Field(default_factory=list)
+
+    def propose(self, update: MemoryUpdate) -> None:
+        if all(update.content != p.content for p in self.proposed):
+            self.proposed.append(update)
+
+    def propose_forget(self, memory_id: str) -> bool:
+        """Only an active memory can be forgotten; returns whether the id was one."""
+        if memory_id not in {m.memory.id for m in self.active}:
+            return False
+        if memory_id not in self.forget:
+            self.forget.append(memory_id)
+        return True
+
+
+class ConversationTurn(BaseModel):
+    """One turn of a conversation, as ``ingest_conversation`` accepts it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    content: Content
+    speaker: str | None = None
+    role: str | None = None
+    timestamp: datetime | None = None
+    session_id: str | None = None
+    importance: float = Field(0.5, ge=0.0, le=1.0)
+    metadata: dict[str, Scalar] = Field(default_factory=dict)
+
+
+class EmbedderInfo(BaseModel):
+    """What a store records about the embedder that made its vectors."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    model: str
+    dimension: int = Field(gt=0)
+
+    def __str__(self) -> str:
+        return f"{self.name}/{self.model} ({self.dimension} dimensions)"

@@ -1,0 +1,234 @@
+"""Plugin loading and provider selection.
+
+The core's own providers are plugins like any other (``DEFAULT_PLUGINS``). Third-party
+plugins register through the ``llm_memory`` entry-point group. A plugin that fails to load
+is recorded, reported by ``llm-memory plugins``, and named in the error when one of its
+providers is selected; it never breaks other commands.
+
+Environment variables:
+
+``LLM_MEMORY_LOAD_PLUGINS``
+    Comma-separated distribution or entry-point names to load; empty loads none.
+    Unset loads every installed plugin.
+``LLM_MEMORY_TRACE_PLUGINS``
+    Set to 1 to print every hook call and its result to stderr.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+import pluggy
+
+from llm_memory import hookspecs
+from llm_memory.errors import ConfigError, ProviderLoadError, ProviderNotFound
+from llm_memory.providers import KIND_LABELS, KINDS, Provider
+
+ENTRY_POINT_GROUP = "llm_memory"
+CORE_DISTRIBUTION = "llm-memory"
+
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "llm_memory.default_plugins.storage",
+    "llm_memory.default_plugins.embedders",
+    "llm_memory.default_plugins.scorers",
+    "llm_memory.default_plugins.summarizers",
+    "llm_memory.default_plugins.snapshots",
+    "llm_memory.default_plugins.commands",
+)
+
+#: Where the well-known providers come from, for "install it with" hints.
+KNOWN_PROVIDERS: dict[str, str] = {
+    "chroma": "llm-memory-chroma",
+    "lancedb": "llm-memory-lancedb",
+    "openai": "llm-memory-openai",
+    "cohere": "llm-memory-cohere",
+    "s3": "llm-memory-s3",
+}
+
+
+@dataclass(frozen=True)
+class LoadError:
+    """A plugin distribution that could not be loaded."""
+
+    distribution: str
+    version: str
+    entry_point: str
+    error: str
+
+
+class PluginManager:
+    """The pluggy manager plus what the core needs around it: load errors, provider lookup."""
+
+    def __init__(self, load_entry_points: bool = True) -> None:
+        self.pm = pluggy.PluginManager("llm_memory")
+        self.pm.add_hookspecs(hookspecs)
+        self.load_errors: list[LoadError] = []
+        self.distributions: dict[str, tuple[str, str]] = {}  # plugin name -> (dist, version)
+        self._providers: dict[str, dict[str, Provider]] | None = None
+        for module_name in DEFAULT_PLUGINS:
+            module = importlib.import_module(module_name)
+            self.register(module, name=module_name, distribution=(CORE_DISTRIBUTION, _version()))
+        if load_entry_points:
+            self._load_entry_points()
+        if os.environ.get("LLM_MEMORY_TRACE_PLUGINS"):
+            self.pm.trace.root.setwriter(sys.stderr.write)
+            self.pm.enable_tracing()
+
+    def register(self, plugin: Any, name: str | None = None, distribution: tuple[str, str] | None = None) -> None:
+        """Register a plugin object (a module or an instance with hook implementations)."""
+        name = self.pm.register(plugin, name=name)
+        self.distributions[name] = distribution or (name, "")
+        self.pm.check_pending()
+        self._providers = None
+
+    def unregister(self, name: str) -> None:
+        self.pm.unregister(name=name)
+        self._providers = None
+
+    def _load_entry_points(self) -> None:
+        wanted = os.environ.get("LLM_MEMORY_LOAD_PLUGINS")
+        allow = None if wanted is None else {w.strip() for w in wanted.split(",") if w.strip()}
+        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            dist = ep.dist.name if ep.dist else ep.name
+            version = ep.dist.version if ep.dist else ""
+            if allow is not None and dist not in allow and ep.name not in allow:
+                continue
+            if self.pm.get_plugin(ep.name) is not None:
+                continue
+            try:
+                plugin = ep.load()
+                self.register(plugin, name=ep.name, distribution=(dist, version))
+            except Exception as exc:  # a broken plugin must not break the others
+                if self.pm.get_plugin(ep.name) is not None:
+                    self.pm.unregister(name=ep.name)
+                self.load_errors.append(LoadError(dist, version, ep.name, f"{type(exc).__name__}: {exc}"))
+
+    # -- providers ---------------------------------------------------------------------
+    def providers(self, kind: str) -> dict[str, Provider]:
+        """Every provider of one kind, by name. Duplicate names are an error."""
+        if self._providers is None:
+            self._providers = self._collect()
+        return self._providers[kind]
+
+    def _collect(self) -> dict[str, dict[str, Provider]]:
+        collected: dict[str, dict[str, Provider]] = {}
+        for kind, spec in KINDS.items():
+            found: dict[str, Provider] = {}
+            caller = getattr(self.pm.hook, spec)
+            for impl in reversed(caller.get_hookimpls()):
+                dist, version = self.distributions.get(impl.plugin_name, (impl.plugin_name, ""))
+                result = impl.function()
+                for provider in _as_iterable(result):
+                    if not isinstance(provider, Provider):
+                        raise ConfigError(
+                            f"Plugin {dist} returned {type(provider).__name__} from {spec}; "
+                            "expected llm_memory.Provider records."
+                        )
+                    if provider.name in found:
+                        other = found[provider.name].distribution
+                        raise ConfigError(
+                            f"Conflicting plugins: {KIND_LABELS[kind]} {provider.name!r} is provided "
+                            f"by both {other} and {dist}. Uninstall one of them."
+                        )
+                    found[provider.name] = provider.bound(kind, dist, version)
+            collected[kind] = dict(sorted(found.items()))
+        return collected
+
+    def get(self, kind: str, name: str) -> Provider:
+        """The provider called ``name``, or an error that says how to get it."""
+        available = self.providers(kind)
+        if name in available:
+            return available[name]
+        label = KIND_LABELS[kind]
+        for err in self.load_errors:
+            if err.entry_point == name or KNOWN_PROVIDERS.get(name) == err.distribution:
+                raise ProviderLoadError(
+                    f"{label.capitalize()} {name!r} comes from {err.distribution} {err.version}, "
+                    f"which failed to load: {err.error}"
+                )
+        installed = ", ".join(available) or "none"
+        hint = (
+            f" Install it with: pip install {KNOWN_PROVIDERS[name]}"
+            if name in KNOWN_PROVIDERS
+            else " Run `llm-memory plugins` to see what is installed."
+        )
+        raise ProviderNotFound(f"Unknown {label} {name!r}. Installed: {installed}.{hint}")
+
+    def commands(self, cli: Any) -> None:
+        for impl in self.pm.hook.register_commands.get_hookimpls():
+            try:
+                impl.function(cli=cli)
+            except Exception as exc:
+                dist, version = self.distributions.get(impl.plugin_name, (impl.plugin_name, ""))
+                self.load_errors.append(
+                    LoadError(dist, version, impl.plugin_name, f"register_commands: {type(exc).__name__}: {exc}")
+                )
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Every distribution with its providers by kind, then the ones that failed."""
+        by_dist: dict[str, dict[str, Any]] = {}
+        for dist, version in self.distributions.values():
+            by_dist.setdefault(dist, {"name": dist, "version": version, "providers": {}, "error": None})
+        for kind in KINDS:
+            for provider in self.providers(kind).values():
+                entry = by_dist[provider.distribution]
+                entry["providers"].setdefault(kind, []).append(provider.name)
+        for err in self.load_errors:
+            entry = by_dist.setdefault(
+                err.distribution, {"name": err.distribution, "version": err.version, "providers": {}, "error": None}
+            )
+            entry["error"] = err.error
+        return sorted(by_dist.values(), key=lambda d: (d["name"] != CORE_DISTRIBUTION, d["name"]))
+
+
+def _as_iterable(result: Any) -> Iterable[Any]:
+    if result is None:
+        return ()
+    if isinstance(result, Provider):
+        return (result,)
+    return result
+
+
+def _version() -> str:
+    try:
+        return metadata.version(CORE_DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+_manager: PluginManager | None = None
+
+
+def get_plugin_manager() -> PluginManager:
+    """The process-wide plugin manager, built on first use."""
+    global _manager
+    if _manager is None:
+        _manager = PluginManager()
+    return _manager
+
+
+def reset_plugin_manager() -> None:
+    """Forget the process-wide manager (tests, or after installing a plugin)."""
+    global _manager
+    _manager = None
+
+
+def build(kind: str, name: str, settings: Any, manager: PluginManager | None = None) -> Any:
+    """Build the provider of ``kind`` called ``name`` with its validated settings."""
+    from llm_memory.settings import build_options
+
+    provider = (manager or get_plugin_manager()).get(kind, name)
+    options = build_options(provider.settings_model, settings, name) if provider.settings_model else None
+    try:
+        return provider.factory(options, settings)
+    except ModuleNotFoundError as exc:
+        raise ProviderLoadError(
+            f"{KIND_LABELS[kind].capitalize()} {name!r} needs the module {exc.name!r}, which is not "
+            f"installed. Install it with: pip install {provider.distribution}"
+        ) from exc

@@ -1,0 +1,185 @@
+"""Settings, from the environment and a TOML file (``llm-memory.toml`` or ``--config``).
+
+Precedence: explicit overrides > environment variables > the TOML file > defaults. The
+TOML file's top-level keys are these settings in lowercase; a table named after a provider
+(``[chroma]``, ``[openai]``…) holds that provider's own settings, which its settings model
+validates (environment variables with the provider's prefix win over the table).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import tomllib
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from llm_memory.errors import ConfigError
+
+DEFAULT_CONFIG_FILE = "llm-memory.toml"
+
+
+def _cache_home() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "llm-memory"
+
+
+class Settings(BaseSettings):
+    """The core's settings. Each field is read from the upper-case environment variable
+    of the same name (``STORAGE_BACKEND``, ``MAX_ACTIVE_MEMORIES``…)."""
+
+    model_config = SettingsConfigDict(extra="ignore", validate_default=True)
+    _toml_file: ClassVar[Path | None] = None
+
+    # Which provider of each hook kind to use.
+    storage_backend: str = Field("chroma", description="Storage backend: chroma, lancedb, memory…")
+    embedding_provider: str = Field("hash", description="Embedder: hash (offline), openai, cohere…")
+    embedding_model: str | None = Field(None, description="Model of the embedder (its default if unset).")
+    scorer: str = Field("weighted", description="Scorer that orders the candidates.")
+    reranker: str | None = Field(None, description="Reranker applied before scoring (e.g. cohere).")
+    summarizer: str = Field("extractive", description="Summarizer for long conversations.")
+    snapshot_store: str = Field("local", description="Where snapshots go: local or s3.")
+
+    # Storage.
+    vector_store_dir: Path = Field(Path("chroma_db"), description="Directory of embedded stores.")
+    collection: str = Field("memories", description="Collection / table name inside the store.")
+
+    # Embedding cache.
+    embedding_cache: bool | None = Field(
+        None, description="Cache embeddings on disk; default: on for remote embedders."
+    )
+    embedding_cache_path: Path = Field(
+        default_factory=lambda: _cache_home() / "embeddings.sqlite3",
+        description="SQLite file of the embedding cache.",
+    )
+
+    # Retrieval.
+    max_active_memories: int = Field(10, ge=1, le=1000, description="Memories retrieved per turn.")
+    retrieval_candidates: int = Field(
+        50, ge=1, le=10_000, description="Candidates taken by relevance before scoring."
+    )
+    hybrid_search: bool = Field(True, description="Fuse keyword (BM25) with vector search.")
+    retention_days: int = Field(90, ge=1, description="`purge` removes memories unused this long.")
+
+    # Agent and chat.
+    agent_model: str | None = Field(None, description="PydanticAI model, e.g. openai:gpt-4o-mini.")
+    agent_temperature: float = Field(0.7, ge=0.0, le=2.0, description="Sampling temperature.")
+    agent_base_url: str | None = Field(None, description="OpenAI-compatible base URL for the agent.")
+    agent_api_key: SecretStr | None = Field(None, description="API key for agent_base_url.")
+    summarize_after_turns: int = Field(
+        20, ge=2, description="Conversation turns kept verbatim before older ones are summarized."
+    )
+
+    # HTTP API.
+    api_host: str = Field("127.0.0.1", description="Address `llm-memory serve` listens on.")
+    api_port: int = Field(8000, ge=1, le=65535, description="Port `llm-memory serve` listens on.")
+
+    # Snapshots.
+    snapshot_dir: Path = Field(Path("snapshots"), description="Directory of the local snapshot store.")
+    snapshot_interval: float | None = Field(
+        None, gt=0, description="Hours between automatic snapshots in `serve` (off if unset)."
+    )
+    snapshot_keep: int | None = Field(None, ge=1, description="Snapshots kept by scheduled prune.")
+    s3_bucket: str | None = Field(None, description="Bucket of the s3 snapshot store.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if cls._toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=cls._toml_file))
+        return tuple(sources)
+
+    @property
+    def config_file(self) -> Path | None:
+        return self.__pydantic_private__.get("config_file") if self.__pydantic_private__ else None
+
+    def section(self, name: str) -> dict[str, Any]:
+        """The TOML table named ``name`` (a provider's own settings), or ``{}``."""
+        return dict((self.__pydantic_private__ or {}).get("toml", {}).get(name, {}))
+
+
+_lock = threading.Lock()
+
+
+def _find_config(config_file: str | os.PathLike[str] | None) -> Path | None:
+    if config_file is not None:
+        path = Path(config_file)
+        if not path.is_file():
+            raise ConfigError(f"Config file {str(path)!r} does not exist.")
+        return path
+    env = os.environ.get("LLM_MEMORY_CONFIG")
+    if env:
+        return _find_config(env)
+    default = Path(DEFAULT_CONFIG_FILE)
+    return default if default.is_file() else None
+
+
+def load_settings(config_file: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
+    """Build :class:`Settings`; errors become one line naming the setting to fix."""
+    path = _find_config(config_file)
+    toml: dict[str, Any] = {}
+    if path is not None:
+        try:
+            toml = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"Cannot read config file {str(path)!r}: {exc}") from exc
+    with _lock:
+        Settings._toml_file = path
+        try:
+            settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+        except ValidationError as exc:
+            raise ConfigError(describe_validation_error(exc, env=True)) from exc
+        finally:
+            Settings._toml_file = None
+    settings.__pydantic_private__ = {"toml": toml, "config_file": path}
+    return settings
+
+
+def build_options(model: type[BaseSettings], settings: Settings, section: str) -> BaseSettings:
+    """Validate a provider's settings model from the environment and its TOML table."""
+    try:
+        from_env = model().model_dump(exclude_unset=True)
+        return model(**{**settings.section(section), **from_env})
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, env=True, prefix=_env_prefix(model))) from exc
+
+
+def _env_prefix(model: type[BaseSettings]) -> str:
+    return str(model.model_config.get("env_prefix") or "")
+
+
+def describe_validation_error(exc: ValidationError, env: bool = False, prefix: str = "") -> str:
+    """One line per problem, naming the field (and its environment variable)."""
+    problems = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "input"
+        name = f"{field} ({(prefix + field).upper()})" if env and err["loc"] else field
+        problems.append(f"{name}: {err['msg']}")
+    return "Invalid settings: " + "; ".join(problems)
+
+
+def masked(settings: Settings) -> dict[str, Any]:
+    """The effective settings as JSON-able values, secrets masked."""
+    out: dict[str, Any] = {}
+    for name, value in settings:
+        if isinstance(value, SecretStr):
+            out[name] = "********" if value.get_secret_value() else ""
+        elif isinstance(value, Path):
+            out[name] = str(value)
+        else:
+            out[name] = value
+    return out

@@ -1,0 +1,144 @@
+"""Storage backends: where memories and their vectors live.
+
+A backend implements :class:`VectorStore`. The core owns validation, embedding and
+scoring; a backend only stores, filters and searches. Every read and write is scoped by
+``user_id``; ids are unique per user, so two users may hold the same id without touching
+each other's memory.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+
+from llm_memory.errors import DimensionMismatch, NotSupported
+from llm_memory.models import EmbedderInfo, MemoryItem
+
+__all__ = ["MemoryFilter", "StoreHit", "VectorStore"]
+
+
+@dataclass(frozen=True)
+class MemoryFilter:
+    """Which memories of one user a list or query may return.
+
+    ``since`` is inclusive and ``until`` exclusive, both on ``created_at``.
+    """
+
+    user_id: str
+    types: tuple[str, ...] | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    session_id: str | None = None
+
+    def matches(self, item: MemoryItem) -> bool:
+        return (
+            item.user_id == self.user_id
+            and (self.types is None or item.type in self.types)
+            and (self.since is None or item.created_at >= self.since)
+            and (self.until is None or item.created_at < self.until)
+            and (self.session_id is None or item.session_id == self.session_id)
+        )
+
+
+@dataclass(frozen=True)
+class StoreHit:
+    """A search result: the memory and the backend's similarity (higher is closer)."""
+
+    item: MemoryItem
+    score: float
+
+
+class VectorStore(ABC):
+    """The storage contract. ``llm_memory.testing.StorageContract`` tests all of it.
+
+    Capabilities a backend may lack are named in ``capabilities``:
+    ``"keyword_search"`` (a native full-text index behind :meth:`keyword_query`) and
+    ``"persistent"`` (data survives :meth:`close` and reopening).
+    """
+
+    name: ClassVar[str] = ""
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+
+    # -- the embedder the vectors came from ------------------------------------------
+    @abstractmethod
+    def embedding_info(self) -> EmbedderInfo | None:
+        """The embedder recorded with the data, or None if none was recorded yet."""
+
+    @abstractmethod
+    def set_embedding_info(self, info: EmbedderInfo) -> None:
+        """Record the embedder. The core calls it before the first write, or to re-stamp
+        an empty store, or during ``reindex``."""
+
+    def check_dimension(self, vectors: Sequence[Sequence[float]]) -> None:
+        info = self.embedding_info()
+        for vector in vectors:
+            if info is not None and len(vector) != info.dimension:
+                raise DimensionMismatch(
+                    f"This store holds {info.dimension}-dimensional vectors from {info.name}/"
+                    f"{info.model}; got a {len(vector)}-dimensional vector. Run `llm-memory "
+                    "reindex` or choose another collection."
+                )
+
+    # -- writes ----------------------------------------------------------------------
+    @abstractmethod
+    def upsert(self, items: Sequence[MemoryItem], vectors: Sequence[Sequence[float]]) -> None:
+        """Insert or replace ``items`` (keyed by ``(user_id, id)``) with their vectors.
+
+        All or nothing where the backend allows it; must call :meth:`check_dimension`.
+        """
+
+    @abstractmethod
+    def update(self, items: Sequence[MemoryItem]) -> None:
+        """Replace the stored fields of existing memories, keeping their vectors.
+        Ids that do not exist for that user are ignored."""
+
+    @abstractmethod
+    def delete(self, user_id: str, ids: Sequence[str]) -> int:
+        """Delete these memories of this user; returns how many existed."""
+
+    @abstractmethod
+    def delete_user(self, user_id: str) -> int:
+        """Delete every memory of this user; returns how many there were."""
+
+    # -- reads -----------------------------------------------------------------------
+    @abstractmethod
+    def get(self, user_id: str, ids: Sequence[str]) -> list[MemoryItem]:
+        """The memories of this user with these ids, in the order of ``ids``; missing ids
+        are skipped."""
+
+    @abstractmethod
+    def list(self, flt: MemoryFilter, limit: int = 100, offset: int = 0) -> list[MemoryItem]:
+        """Memories matching ``flt``, ordered by ``(created_at, id)``, paginated."""
+
+    @abstractmethod
+    def count(self, user_id: str | None = None) -> int:
+        """How many memories this user has; all users' when ``user_id`` is None."""
+
+    @abstractmethod
+    def users(self) -> list[str]:
+        """Every user id with at least one memory, sorted (for admin tasks)."""
+
+    @abstractmethod
+    def query(self, vector: Sequence[float], flt: MemoryFilter, k: int) -> list[StoreHit]:
+        """The ``k`` memories matching ``flt`` nearest to ``vector`` by cosine, best first.
+        The filter is applied before the top-k is taken (prefiltering)."""
+
+    def keyword_query(self, text: str, flt: MemoryFilter, k: int) -> list[StoreHit]:
+        """The ``k`` best full-text matches for ``text`` (BM25 or similar), best first.
+        Only backends with the ``"keyword_search"`` capability implement this."""
+        raise NotSupported(f"Storage backend {self.name!r} has no full-text index.")
+
+    @abstractmethod
+    def get_vectors(self, user_id: str, ids: Sequence[str]) -> dict[str, list[float]]:
+        """The stored vectors of these memories of this user (for snapshots)."""
+
+    # -- housekeeping ------------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        """What ``llm-memory stats`` shows: at least the backend and where data lives."""
+        return {"backend": self.name}
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections and files. Reopening must find the data if persistent."""

@@ -1,0 +1,1 @@
+"""Plugin skeleton; providers are registered by the hook module."""
