@@ -35,6 +35,10 @@ class EmbeddingError(LLMMemoryError):
     """An embedding call failed; nothing from its batch was written."""
 
 
+class RerankError(LLMMemoryError):
+    """A reranker call failed; nothing was re-ordered."""
+
+
 class NotSupported(LLMMemoryError):
     """The selected provider does not offer this capability."""
 

@@ -6,16 +6,25 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 MemoryType = Literal["semantic", "preference", "fact", "episodic"]
-MEMORY_TYPES: tuple[str, ...] = ("semantic", "preference", "fact", "episodic")
 #: The types an agent may propose; ``episodic`` memories are conversation turns, written by the engine.
 AgentMemoryType = Literal["semantic", "preference", "fact"]
 Scalar = str | int | float | bool
 
 UserId = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256, pattern=r"^[^\x00-\x1f]+$")
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=256, pattern=r"^[^\x00-\x1f]+$"
+    ),
 ]
 Content = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32_000)]
 
@@ -70,7 +79,9 @@ class MemoryItem(BaseModel):
     def _metadata_keys(cls, value: dict[str, Scalar]) -> dict[str, Scalar]:
         for key in value:
             if not key or len(key) > 128 or key.startswith("_"):
-                raise ValueError(f"metadata key {key!r} must be 1-128 characters, not starting with '_'")
+                raise ValueError(
+                    f"metadata key {key!r} must be 1-128 characters, not starting with '_'"
+                )
         return value
 
     @model_validator(mode="after")
@@ -78,7 +89,9 @@ class MemoryItem(BaseModel):
         if self.updated_at is None:
             self.updated_at = self.created_at
         if not self.id:
-            self.id = memory_key(self.user_id, self.content, self.type, self.session_id, self.created_at)
+            self.id = memory_key(
+                self.user_id, self.content, self.type, self.session_id, self.created_at
+            )
         return self
 
 
@@ -89,7 +102,8 @@ class MemoryUpdate(BaseModel):
 
     content: Content = Field(description="The memory, as one self-contained sentence.")
     type: AgentMemoryType = Field(
-        "semantic", description="semantic (knowledge), preference (likes, wishes), or fact (about the user)."
+        "semantic",
+        description="semantic (knowledge), preference (likes, wishes), or fact (about the user).",
     )
     importance: float = Field(0.5, ge=0.0, le=1.0, description="0 = trivia, 1 = essential.")
 
@@ -103,7 +117,8 @@ class ScoredMemory(BaseModel):
     importance: float
     recency: float = Field(description="1 = just now, halving every half-life.")
     sources: dict[str, int] = Field(
-        default_factory=dict, description="Rank of the memory in each candidate list (dense, keyword)."
+        default_factory=dict,
+        description="Rank of the memory in each candidate list (dense, keyword).",
     )
 
 

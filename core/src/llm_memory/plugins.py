@@ -80,7 +80,9 @@ class PluginManager:
             self.pm.trace.root.setwriter(sys.stderr.write)
             self.pm.enable_tracing()
 
-    def register(self, plugin: Any, name: str | None = None, distribution: tuple[str, str] | None = None) -> None:
+    def register(
+        self, plugin: Any, name: str | None = None, distribution: tuple[str, str] | None = None
+    ) -> None:
         """Register a plugin object (a module or an instance with hook implementations)."""
         name = self.pm.register(plugin, name=name)
         self.distributions[name] = distribution or (name, "")
@@ -107,7 +109,9 @@ class PluginManager:
             except Exception as exc:  # a broken plugin must not break the others
                 if self.pm.get_plugin(ep.name) is not None:
                     self.pm.unregister(name=ep.name)
-                self.load_errors.append(LoadError(dist, version, ep.name, f"{type(exc).__name__}: {exc}"))
+                self.load_errors.append(
+                    LoadError(dist, version, ep.name, f"{type(exc).__name__}: {exc}")
+                )
 
     # -- providers ---------------------------------------------------------------------
     def providers(self, kind: str) -> dict[str, Provider]:
@@ -167,21 +171,29 @@ class PluginManager:
             except Exception as exc:
                 dist, version = self.distributions.get(impl.plugin_name, (impl.plugin_name, ""))
                 self.load_errors.append(
-                    LoadError(dist, version, impl.plugin_name, f"register_commands: {type(exc).__name__}: {exc}")
+                    LoadError(
+                        dist,
+                        version,
+                        impl.plugin_name,
+                        f"register_commands: {type(exc).__name__}: {exc}",
+                    )
                 )
 
     def describe(self) -> list[dict[str, Any]]:
         """Every distribution with its providers by kind, then the ones that failed."""
         by_dist: dict[str, dict[str, Any]] = {}
         for dist, version in self.distributions.values():
-            by_dist.setdefault(dist, {"name": dist, "version": version, "providers": {}, "error": None})
+            by_dist.setdefault(
+                dist, {"name": dist, "version": version, "providers": {}, "error": None}
+            )
         for kind in KINDS:
             for provider in self.providers(kind).values():
                 entry = by_dist[provider.distribution]
                 entry["providers"].setdefault(kind, []).append(provider.name)
         for err in self.load_errors:
             entry = by_dist.setdefault(
-                err.distribution, {"name": err.distribution, "version": err.version, "providers": {}, "error": None}
+                err.distribution,
+                {"name": err.distribution, "version": err.version, "providers": {}, "error": None},
             )
             entry["error"] = err.error
         return sorted(by_dist.values(), key=lambda d: (d["name"] != CORE_DISTRIBUTION, d["name"]))
@@ -224,7 +236,9 @@ def build(kind: str, name: str, settings: Any, manager: PluginManager | None = N
     from llm_memory.settings import build_options
 
     provider = (manager or get_plugin_manager()).get(kind, name)
-    options = build_options(provider.settings_model, settings, name) if provider.settings_model else None
+    options = (
+        build_options(provider.settings_model, settings, name) if provider.settings_model else None
+    )
     try:
         return provider.factory(options, settings)
     except ModuleNotFoundError as exc:

@@ -41,7 +41,9 @@ class Settings(BaseSettings):
     # Which provider of each hook kind to use.
     storage_backend: str = Field("chroma", description="Storage backend: chroma, lancedb, memory…")
     embedding_provider: str = Field("hash", description="Embedder: hash (offline), openai, cohere…")
-    embedding_model: str | None = Field(None, description="Model of the embedder (its default if unset).")
+    embedding_model: str | None = Field(
+        None, description="Model of the embedder (its default if unset)."
+    )
     scorer: str = Field("weighted", description="Scorer that orders the candidates.")
     reranker: str | None = Field(None, description="Reranker applied before scoring (e.g. cohere).")
     summarizer: str = Field("extractive", description="Summarizer for long conversations.")
@@ -71,7 +73,9 @@ class Settings(BaseSettings):
     # Agent and chat.
     agent_model: str | None = Field(None, description="PydanticAI model, e.g. openai:gpt-4o-mini.")
     agent_temperature: float = Field(0.7, ge=0.0, le=2.0, description="Sampling temperature.")
-    agent_base_url: str | None = Field(None, description="OpenAI-compatible base URL for the agent.")
+    agent_base_url: str | None = Field(
+        None, description="OpenAI-compatible base URL for the agent."
+    )
     agent_api_key: SecretStr | None = Field(None, description="API key for agent_base_url.")
     summarize_after_turns: int = Field(
         20, ge=2, description="Conversation turns kept verbatim before older ones are summarized."
@@ -82,7 +86,9 @@ class Settings(BaseSettings):
     api_port: int = Field(8000, ge=1, le=65535, description="Port `llm-memory serve` listens on.")
 
     # Snapshots.
-    snapshot_dir: Path = Field(Path("snapshots"), description="Directory of the local snapshot store.")
+    snapshot_dir: Path = Field(
+        Path("snapshots"), description="Directory of the local snapshot store."
+    )
     snapshot_interval: float | None = Field(
         None, gt=0, description="Hours between automatic snapshots in `serve` (off if unset)."
     )
@@ -155,7 +161,9 @@ def build_options(model: type[BaseSettings], settings: Settings, section: str) -
         from_env = model().model_dump(exclude_unset=True)
         return model(**{**settings.section(section), **from_env})
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc, env=True, prefix=_env_prefix(model))) from exc
+        raise ConfigError(
+            describe_validation_error(exc, env=True, prefix=_env_prefix(model))
+        ) from exc
 
 
 def _env_prefix(model: type[BaseSettings]) -> str:
@@ -163,13 +171,18 @@ def _env_prefix(model: type[BaseSettings]) -> str:
 
 
 def describe_validation_error(exc: ValidationError, env: bool = False, prefix: str = "") -> str:
-    """One line per problem, naming the field (and its environment variable)."""
+    """One line for invalid settings, naming each field and its environment variable."""
+    return "Invalid settings: " + validation_problems(exc, env=env, prefix=prefix)
+
+
+def validation_problems(exc: ValidationError, env: bool = False, prefix: str = "") -> str:
+    """Every problem of a validation error on one line: ``field: message; …``."""
     problems = []
     for err in exc.errors():
         field = ".".join(str(p) for p in err["loc"]) or "input"
         name = f"{field} ({(prefix + field).upper()})" if env and err["loc"] else field
         problems.append(f"{name}: {err['msg']}")
-    return "Invalid settings: " + "; ".join(problems)
+    return "; ".join(problems)
 
 
 def masked(settings: Settings) -> dict[str, Any]:

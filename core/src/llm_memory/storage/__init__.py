@@ -136,6 +136,15 @@ class VectorStore(ABC):
         """The stored vectors of these memories of this user (for snapshots)."""
 
     # -- housekeeping ------------------------------------------------------------------
+    def clear(self) -> None:
+        """Remove every memory and forget the recorded embedder (``reindex`` refills it).
+
+        Backends whose collections fix the vector dimension override this to drop and
+        recreate the collection, so a reindex may change the dimension.
+        """
+        for user_id in self.users():
+            self.delete_user(user_id)
+
     def describe(self) -> dict[str, Any]:
         """What ``llm-memory stats`` shows: at least the backend and where data lives."""
         return {"backend": self.name}

@@ -1,0 +1,78 @@
+"""Access tracking for retrieval, written behind the caller's back in batches.
+
+Every ``retrieve`` bumps ``access_count`` and ``last_accessed_at`` of what it returns.
+Writing that synchronously would turn every read into a write (a new table version on
+LanceDB), so touches are buffered and flushed by a background timer, when the buffer is
+full, before any operation that reads those fields (list, purge, export, stats), and on
+close or interpreter exit.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+
+from llm_memory.models import ScoredMemory
+from llm_memory.storage import VectorStore
+
+
+class AccessTracker:
+    def __init__(
+        self, store: VectorStore, lock: threading.RLock, delay: float = 2.0, max_pending: int = 2000
+    ):
+        self.store = store
+        self.lock = lock
+        self.delay = delay
+        self.max_pending = max_pending
+        self._pending: dict[tuple[str, str], tuple[int, datetime]] = {}
+        self._mutex = threading.Lock()
+        self._timer: threading.Timer | None = None
+
+    def touch(self, scored: Sequence[ScoredMemory], at: datetime) -> None:
+        with self._mutex:
+            for s in scored:
+                key = (s.memory.user_id, s.memory.id)
+                count, _ = self._pending.get(key, (0, at))
+                self._pending[key] = (count + 1, at)
+                s.memory = s.memory.model_copy(
+                    update={
+                        "access_count": s.memory.access_count + count + 1,
+                        "last_accessed_at": at,
+                    }
+                )
+            full = len(self._pending) >= self.max_pending
+            if not full and self._timer is None and self._pending:
+                self._timer = threading.Timer(self.delay, self.flush)
+                self._timer.daemon = True
+                self._timer.start()
+        if full:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._mutex:
+            pending, self._pending = self._pending, {}
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+        if not pending:
+            return
+        by_user: dict[str, list[str]] = {}
+        for user_id, memory_id in pending:
+            by_user.setdefault(user_id, []).append(memory_id)
+        with self.lock:
+            for user_id, ids in by_user.items():
+                updated = []
+                for item in self.store.get(user_id, ids):
+                    count, at = pending[(user_id, item.id)]
+                    last = at if item.last_accessed_at is None else max(at, item.last_accessed_at)
+                    updated.append(
+                        item.model_copy(
+                            update={
+                                "access_count": item.access_count + count,
+                                "last_accessed_at": last,
+                            }
+                        )
+                    )
+                if updated:
+                    self.store.update(updated)

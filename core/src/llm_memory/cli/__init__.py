@@ -1,0 +1,90 @@
+"""The ``llm-memory`` command line. Errors print one line and exit 1."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from llm_memory.cli import admin, memories
+
+
+class MemoryGroup(click.Group):
+    """Turns the core's errors (and any other) into one line on stderr and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            sys.exit(130)
+        except Exception as exc:
+            if os.environ.get("LLM_MEMORY_DEBUG"):
+                raise
+            from llm_memory.errors import LLMMemoryError
+
+            message = (
+                str(exc) if isinstance(exc, LLMMemoryError) else f"{type(exc).__name__}: {exc}"
+            )
+            hint = (
+                ""
+                if isinstance(exc, LLMMemoryError)
+                else " (set LLM_MEMORY_DEBUG=1 for the traceback)"
+            )
+            click.echo(
+                f"Error: {message.splitlines()[0] if message else type(exc).__name__}{hint}",
+                err=True,
+            )
+            sys.exit(1)
+
+
+@click.group(cls=MemoryGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="llm-memory")
+@click.option(
+    "--config",
+    "-c",
+    type=click.Path(dir_okay=False),
+    envvar="LLM_MEMORY_CONFIG",
+    help="TOML config file (default: ./llm-memory.toml if present).",
+)
+@click.pass_context
+def cli(ctx: click.Context, config: str | None) -> None:
+    """Long-term memory for LLM agents.
+
+    Settings come from environment variables (STORAGE_BACKEND, EMBEDDING_PROVIDER…) and
+    llm-memory.toml; `llm-memory config` shows the effective ones.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["config"] = config
+
+
+for command in (*memories.COMMANDS, *admin.COMMANDS):
+    cli.add_command(command)
+
+
+def _optional_commands() -> None:
+    """Commands whose modules may not be present in every build of the core."""
+    import importlib
+
+    for module_name, attr in (
+        ("llm_memory.cli.snapshots", "snapshot"),
+        ("llm_memory.cli.chat", "chat"),
+        ("llm_memory.cli.serve", "serve"),
+        ("llm_memory.cli.demo", "demo"),
+    ):
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError:
+            continue
+        cli.add_command(getattr(module, attr))
+
+
+_optional_commands()
+
+from llm_memory.plugins import get_plugin_manager  # noqa: E402
+
+get_plugin_manager().commands(cli)

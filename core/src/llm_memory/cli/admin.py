@@ -1,0 +1,107 @@
+"""Commands about the installation: plugins, config, stats, purge, reindex."""
+
+from __future__ import annotations
+
+import click
+
+from llm_memory.cli.common import emit_json, get_manager, get_settings, json_option, progress, table
+from llm_memory.providers import KIND_LABELS
+
+
+@click.command()
+@json_option
+def plugins(as_json: bool) -> None:
+    """Installed plugin distributions, their providers by kind, and load errors."""
+    from llm_memory.plugins import get_plugin_manager
+
+    pm = get_plugin_manager()
+    described = pm.describe()
+    if as_json:
+        emit_json(described)
+        return
+    for dist in described:
+        click.echo(f"{dist['name']} {dist['version']}")
+        for kind, names in dist["providers"].items():
+            click.echo(f"  {KIND_LABELS[kind]}: {', '.join(names)}")
+        if dist["error"]:
+            click.echo(f"  failed to load: {dist['error']}")
+
+
+@click.command()
+@json_option
+def config(as_json: bool) -> None:
+    """The effective settings (secrets masked) and where they came from."""
+    from llm_memory.settings import masked
+
+    settings = get_settings()
+    values = masked(settings)
+    if as_json:
+        emit_json(
+            {
+                "config_file": str(settings.config_file) if settings.config_file else None,
+                "settings": values,
+            }
+        )
+        return
+    click.echo(f"# config file: {settings.config_file or 'none'}")
+    table([(k.upper(), v) for k, v in values.items()], ["variable", "value"], max_width=80)
+
+
+@click.command()
+@json_option
+def stats(as_json: bool) -> None:
+    """Counts by user and type, the backend, the embedder and its usage."""
+    data = get_manager().stats()
+    if as_json:
+        emit_json(data)
+        return
+    for key, value in data["storage"].items():
+        click.echo(f"{key}: {value}")
+    emb = data["embedder"]
+    click.echo(f"embedder: {emb['name']}/{emb['model']} ({emb['dimension']} dimensions)")
+    rec = data["recorded_embedder"]
+    if rec and rec != emb:
+        click.echo(
+            f"recorded embedder: {rec['name']}/{rec['model']} ({rec['dimension']}) — run `llm-memory reindex`"
+        )
+    usage = data["embedding_usage"]
+    click.echo("embedding usage: " + ", ".join(f"{k}={v}" for k, v in usage.items()))
+    click.echo(f"memories: {data['total']}")
+    if data["users"]:
+        kinds = ["semantic", "preference", "fact", "episodic", "total"]
+        table([(u, *(c[k] for k in kinds)) for u, c in data["users"].items()], ["user", *kinds])
+
+
+@click.command()
+@click.option("--days", type=click.IntRange(1), help="Retention in days (default RETENTION_DAYS).")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@json_option
+def purge(days: int | None, yes: bool, as_json: bool) -> None:
+    """Delete memories not used within the retention period."""
+    manager = get_manager()
+    days = days or manager.settings.retention_days
+    if not yes and not as_json:
+        click.confirm(f"Delete every memory not used in the last {days} days?", abort=True)
+    removed = manager.purge(days)
+    if as_json:
+        emit_json({"purged": removed, "retention_days": days})
+    else:
+        click.echo(f"Purged {removed} memories not used in {days} days.")
+
+
+@click.command()
+@json_option
+def reindex(as_json: bool) -> None:
+    """Re-embed every memory with the configured embedder."""
+    manager = get_manager()
+    total = manager.store.count()
+    with progress(total, "Re-embedding") as update:
+        count = manager.reindex(progress=update)
+    info = manager.embedder.info()
+    if as_json:
+        emit_json({"reindexed": count, "embedder": info.model_dump()})
+    else:
+        click.echo(f"Re-embedded {count} memories with {info}.")
+
+
+COMMANDS = (plugins, config, stats, purge, reindex)

@@ -1,0 +1,79 @@
+"""What every command shares: building the manager, printing data, failing in one line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from llm_memory.manager import MemoryManager
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+user_option = click.option(
+    "--user", "-u", "user_id", required=True, help="The user the memories belong to."
+)
+
+
+def get_manager(ctx: click.Context | None = None, **overrides: Any) -> MemoryManager:
+    """The manager for this invocation, built once from ``--config`` and the environment;
+    closed (pending writes flushed) when the command ends."""
+    from llm_memory.manager import MemoryManager
+
+    ctx = ctx or click.get_current_context()
+    root = ctx.find_root()
+    root.ensure_object(dict)
+    if "manager" not in root.obj or overrides:
+        manager = MemoryManager.from_settings(config_file=root.obj.get("config"), **overrides)
+        root.obj["manager"] = manager
+        root.call_on_close(manager.close)
+    return root.obj["manager"]
+
+
+def get_settings(ctx: click.Context | None = None) -> Any:
+    from llm_memory.settings import load_settings
+
+    ctx = ctx or click.get_current_context()
+    root = ctx.find_root()
+    root.ensure_object(dict)
+    return load_settings(root.obj.get("config"))
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    return str(value)
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=_default, ensure_ascii=False))
+
+
+def table(rows: Sequence[Sequence[Any]], headers: Sequence[str], max_width: int = 60) -> None:
+    """A plain aligned table; long cells are cut with an ellipsis."""
+
+    def cell(value: Any) -> str:
+        text = value.isoformat(timespec="seconds") if isinstance(value, datetime) else str(value)
+        text = text.replace("\n", " ")
+        return text if len(text) <= max_width else text[: max_width - 1] + "…"
+
+    cells = [[cell(v) for v in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    click.echo("  ".join("-" * w for w in widths))
+    for row in cells:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+@contextmanager
+def progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr (so --json output stays clean)."""
+    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
+        yield bar.update

@@ -1,0 +1,220 @@
+"""Commands on memories: add, search, list, get, forget, forget-user, import, export."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+
+import click
+
+from llm_memory.cli.common import emit_json, get_manager, json_option, progress, table, user_option
+from llm_memory.vocab import MEMORY_TYPES
+
+type_choice = click.Choice(MEMORY_TYPES)
+
+
+def _metadata(pairs: tuple[str, ...]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--meta")
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw
+        out[key] = value if isinstance(value, str | int | float | bool) else raw
+    return out
+
+
+@click.command()
+@click.argument("text")
+@user_option
+@click.option("--type", "-t", "type_", type=type_choice, default="semantic", show_default=True)
+@click.option("--importance", "-i", type=click.FloatRange(0, 1), default=0.5, show_default=True)
+@click.option("--session", "session_id", help="Session the memory belongs to.")
+@click.option("--meta", "-m", multiple=True, help="Metadata KEY=VALUE (repeatable).")
+@json_option
+def add(
+    text: str,
+    user_id: str,
+    type_: str,
+    importance: float,
+    session_id: str | None,
+    meta: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Store a memory (identical text for the same user is refreshed, not duplicated)."""
+    item = get_manager().write_memory(
+        text,
+        user_id,
+        type=type_,
+        importance=importance,
+        session_id=session_id,
+        metadata=_metadata(meta),
+    )
+    if as_json:
+        emit_json(item.model_dump(mode="json"))
+    else:
+        click.echo(item.id)
+
+
+@click.command()
+@click.argument("query")
+@user_option
+@click.option(
+    "-k", "--limit", type=click.IntRange(1, 1000), help="How many (default MAX_ACTIVE_MEMORIES)."
+)
+@click.option("--type", "-t", "types", type=type_choice, multiple=True, help="Only these types.")
+@json_option
+def search(
+    query: str, user_id: str, limit: int | None, types: tuple[str, ...], as_json: bool
+) -> None:
+    """Retrieve the memories most relevant to QUERY, with their score components."""
+    results = get_manager().retrieve(query, user_id, limit=limit, types=types or None)
+    if as_json:
+        emit_json([r.model_dump(mode="json") for r in results])
+        return
+    if not results:
+        click.echo(f"No memories for user {user_id!r} match.", err=True)
+        return
+    rows = [
+        (
+            f"{r.score:.3f}",
+            f"{r.relevance:.2f}",
+            f"{r.importance:.2f}",
+            f"{r.recency:.2f}",
+            r.memory.type,
+            r.memory.id[:12],
+            r.memory.content,
+        )
+        for r in results
+    ]
+    table(rows, ["score", "rel", "imp", "rec", "type", "id", "content"])
+
+
+@click.command("list")
+@user_option
+@click.option("--type", "-t", "types", type=type_choice, multiple=True, help="Only these types.")
+@click.option("--since", type=click.DateTime(), help="Created at or after (UTC).")
+@click.option("--until", type=click.DateTime(), help="Created before (UTC).")
+@click.option("--session", "session_id", help="Only this session.")
+@click.option("--limit", "-n", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.option("--offset", type=click.IntRange(0), default=0)
+@json_option
+def list_(
+    user_id: str,
+    types: tuple[str, ...],
+    since: datetime | None,
+    until: datetime | None,
+    session_id: str | None,
+    limit: int,
+    offset: int,
+    as_json: bool,
+) -> None:
+    """List a user's memories, oldest first."""
+    items = get_manager().list(
+        user_id,
+        types=types or None,
+        since=since,
+        until=until,
+        session_id=session_id,
+        limit=limit,
+        offset=offset,
+    )
+    if as_json:
+        emit_json([m.model_dump(mode="json") for m in items])
+        return
+    table(
+        [(m.id[:12], m.type, f"{m.importance:.2f}", m.created_at, m.content) for m in items],
+        ["id", "type", "imp", "created", "content"],
+    )
+
+
+@click.command()
+@click.argument("memory_id")
+@user_option
+@json_option
+def get(memory_id: str, user_id: str, as_json: bool) -> None:
+    """Show one memory in full."""
+    item = get_manager().get(_full_id(memory_id, user_id), user_id)
+    if as_json:
+        emit_json(item.model_dump(mode="json"))
+    else:
+        for key, value in item.model_dump(mode="json").items():
+            click.echo(f"{key}: {value}")
+
+
+def _full_id(memory_id: str, user_id: str) -> str:
+    """Accept the 12-character prefix that tables show, when it is unambiguous."""
+    if len(memory_id) >= 32:
+        return memory_id
+    manager = get_manager()
+    matches = [m.id for m in manager.iter_memories(user_id) if m.id.startswith(memory_id)]
+    if len(matches) > 1:
+        raise click.ClickException(
+            f"{memory_id!r} matches {len(matches)} memories; give more of the id."
+        )
+    return matches[0] if matches else memory_id
+
+
+@click.command()
+@click.argument("memory_id")
+@user_option
+def forget(memory_id: str, user_id: str) -> None:
+    """Delete one memory of a user."""
+    if not get_manager().forget(_full_id(memory_id, user_id), user_id):
+        raise click.ClickException(
+            f"No memory {memory_id!r} for user {user_id!r}; nothing was deleted."
+        )
+    click.echo(f"Forgot {memory_id}.")
+
+
+@click.command("forget-user")
+@user_option
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+def forget_user(user_id: str, yes: bool) -> None:
+    """Delete every memory of a user."""
+    if not yes:
+        click.confirm(f"Delete every memory of user {user_id!r}?", abort=True)
+    count = get_manager().forget_user(user_id)
+    click.echo(f"Deleted {count} memories of {user_id!r}.")
+
+
+@click.command("import")
+@click.argument("source", type=click.File("r", encoding="utf-8"))
+@click.option("--user", "-u", "user_id", help="Import every memory as this user.")
+@json_option
+def import_(source: click.utils.LazyFile, user_id: str | None, as_json: bool) -> None:
+    """Import memories from a JSONL file (`-` for stdin). Validates every line first."""
+    lines = source.readlines()
+    manager = get_manager()
+    with progress(sum(1 for line in lines if line.strip()), "Importing") as update:
+        count = manager.import_(lines, user_id=user_id, progress=update)
+    if as_json:
+        emit_json({"imported": count})
+    else:
+        click.echo(f"Imported {count} memories.")
+
+
+@click.command()
+@click.option("--user", "-u", "user_id", help="Only this user's memories.")
+@click.option(
+    "--output",
+    "-o",
+    type=click.File("w", encoding="utf-8"),
+    default="-",
+    help="File (default stdout).",
+)
+def export(user_id: str | None, output: click.utils.LazyFile) -> None:
+    """Export memories as JSON lines (vectors are recomputed on import)."""
+    count = 0
+    for line in get_manager().export(user_id):
+        output.write(line)
+        count += 1
+    if output is not sys.stdout:
+        click.echo(f"Exported {count} memories.", err=True)
+
+
+COMMANDS = (add, search, list_, get, forget, forget_user, import_, export)

@@ -1,0 +1,507 @@
+"""The memory engine: validated writes, hybrid retrieval, scoring, and housekeeping."""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from llm_memory.access import AccessTracker
+from llm_memory.embedding import Embedder
+from llm_memory.errors import (
+    EmbedderMismatch,
+    EmbeddingError,
+    LLMMemoryError,
+    NotFound,
+    ValidationFailed,
+)
+from llm_memory.models import (
+    MEMORY_TYPES,
+    ConversationTurn,
+    MemoryItem,
+    ScoredMemory,
+    as_utc,
+    utcnow,
+)
+from llm_memory.retrieval import KeywordIndex, fuse
+from llm_memory.scoring import Scorer
+from llm_memory.settings import Settings, load_settings, validation_problems
+from llm_memory.storage import MemoryFilter, StoreHit, VectorStore
+
+Progress = Callable[[int], None]
+PAGE = 1000
+
+
+class MemoryManager:
+    """Long-term memory for one application: every call is scoped by ``user_id``.
+
+    Build it from settings (``MemoryManager.from_settings(storage_backend="memory")``) or
+    from ready objects (``MemoryManager(store, embedder)``).
+    """
+
+    def __init__(
+        self,
+        store: VectorStore,
+        embedder: Embedder,
+        scorer: Scorer | None = None,
+        *,
+        reranker: Any = None,
+        summarizer: Any = None,
+        snapshot_store: Any = None,
+        keyword_index: KeywordIndex | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        from llm_memory.scoring.weighted import WeightedScorer
+        from llm_memory.summarize.extractive import ExtractiveSummarizer
+
+        self.settings = settings or load_settings()
+        self.store = store
+        self.embedder = embedder
+        self.scorer = scorer or WeightedScorer()
+        self.reranker = reranker
+        self.summarizer = summarizer or ExtractiveSummarizer()
+        self.keyword_index = keyword_index
+        self._snapshot_store = snapshot_store
+        self._lock = threading.RLock()
+        self._embedder_checked = False
+        self._access = AccessTracker(store, self._lock)
+        self._finalizer = weakref.finalize(self, self._access.flush)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings | None = None, *, config_file: str | None = None, **overrides: Any
+    ) -> MemoryManager:
+        """Build every part from settings (environment, ``llm-memory.toml``, overrides)."""
+        from llm_memory.plugins import build
+
+        if settings is None:
+            settings = load_settings(config_file, **overrides)
+        elif overrides:
+            settings = settings.model_copy(update=overrides)
+        embedder = build("embedder", settings.embedding_provider, settings)
+        embedder = _maybe_cached(embedder, settings)
+        store = build("storage", settings.storage_backend, settings)
+        scorer = build("scorer", settings.scorer, settings)
+        reranker = build("reranker", settings.reranker, settings) if settings.reranker else None
+        summarizer = build("summarizer", settings.summarizer, settings)
+        keyword_index = None
+        if settings.hybrid_search and "keyword_search" not in store.capabilities:
+            keyword_index = _keyword_index_for(store, settings)
+        return cls(
+            store,
+            embedder,
+            scorer,
+            reranker=reranker,
+            summarizer=summarizer,
+            keyword_index=keyword_index,
+            settings=settings,
+        )
+
+    # -- parts built on demand -------------------------------------------------------
+    @property
+    def snapshot_store(self) -> Any:
+        if self._snapshot_store is None:
+            from llm_memory.plugins import build
+
+            self._snapshot_store = build("snapshot", self.settings.snapshot_store, self.settings)
+        return self._snapshot_store
+
+    # -- the embedder recorded with the data -------------------------------------------
+    def check_embedder(self) -> None:
+        """Refuse a store built with another embedder; stamp an empty or new one."""
+        if self._embedder_checked:
+            return
+        with self._lock:
+            configured = self.embedder.info()
+            recorded = self.store.embedding_info()
+            if recorded is None or (recorded != configured and self.store.count() == 0):
+                self.store.set_embedding_info(configured)
+            elif recorded != configured:
+                where = self.store.describe().get("collection") or self.settings.collection
+                raise EmbedderMismatch(
+                    f"Collection {where!r} holds {recorded.dimension}-dimensional vectors from "
+                    f"{recorded.name}/{recorded.model}; the configured embedder is "
+                    f"{configured.name}/{configured.model} ({configured.dimension} dimensions). "
+                    "Run `llm-memory reindex` or choose another collection."
+                )
+            self._embedder_checked = True
+
+    def _embed(self, texts: Sequence[str], query: bool = False) -> list[list[float]]:
+        try:
+            vectors = (
+                self.embedder.embed_queries(texts)
+                if query
+                else self.embedder.embed_documents(texts)
+            )
+        except LLMMemoryError:
+            raise
+        except Exception as exc:  # a provider's own error: nothing of the batch is written
+            raise EmbeddingError(
+                f"Embedding with {self.embedder.name} failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        if len(vectors) != len(texts):
+            raise EmbeddingError(
+                f"Embedder {self.embedder.name} returned {len(vectors)} vectors for {len(texts)} texts."
+            )
+        return vectors
+
+    # -- writes ----------------------------------------------------------------------
+    def write_memory(
+        self,
+        content: str,
+        user_id: str,
+        *,
+        type: str = "semantic",
+        importance: float = 0.5,
+        session_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        created_at: datetime | None = None,
+    ) -> MemoryItem:
+        """Store one memory (or refresh the identical one); returns what is stored."""
+        item: dict[str, Any] = {
+            "content": content,
+            "user_id": user_id,
+            "type": type,
+            "importance": importance,
+            "session_id": session_id,
+            "metadata": dict(metadata or {}),
+        }
+        if created_at is not None:
+            item["created_at"] = created_at
+        return self.write_memories([item])[0]
+
+    def write_memories(self, items: Iterable[MemoryItem | Mapping[str, Any]]) -> list[MemoryItem]:
+        """Validate every item, then store them with one embedding call.
+
+        All or nothing: one invalid item, or a failed embedding call, writes nothing.
+        Identical content for the same user refreshes the stored memory's importance and
+        ``updated_at`` instead of storing it twice.
+        """
+        batch = _validate_items(items)
+        if not batch:
+            return []
+        self.check_embedder()
+        with self._lock:
+            unique: dict[tuple[str, str], MemoryItem] = {}
+            for item in batch:
+                unique[(item.user_id, item.id)] = item
+            existing = self._existing(unique)
+            fresh = [item for key, item in unique.items() if key not in existing]
+            refreshed = {
+                key: _refresh(existing[key], item)
+                for key, item in unique.items()
+                if key in existing
+            }
+            vectors = self._embed([item.content for item in fresh]) if fresh else []
+            if fresh:
+                self.store.upsert(fresh, vectors)
+            if refreshed:
+                self.store.update(list(refreshed.values()))
+            if self.keyword_index is not None:
+                self.keyword_index.add(fresh + list(refreshed.values()))
+        return [refreshed.get((i.user_id, i.id), i) for i in batch]
+
+    def _existing(
+        self, unique: Mapping[tuple[str, str], MemoryItem]
+    ) -> dict[tuple[str, str], MemoryItem]:
+        by_user: dict[str, list[str]] = {}
+        for user_id, memory_id in unique:
+            by_user.setdefault(user_id, []).append(memory_id)
+        found: dict[tuple[str, str], MemoryItem] = {}
+        for user_id, ids in by_user.items():
+            for item in self.store.get(user_id, ids):
+                found[(user_id, item.id)] = item
+        return found
+
+    def ingest_conversation(
+        self, messages: Iterable[Any], user_id: str, session_id: str | None = None
+    ) -> list[MemoryItem]:
+        """Store each turn as an ``episodic`` memory with its own time and metadata.
+
+        A turn is a :class:`ConversationTurn`, a mapping, or an object with the same
+        attributes. Its speaker (or role) prefixes the content: ``"Alice: I moved to Oslo"``.
+        Turns without a timestamp keep their order (a microsecond apart, from now).
+        """
+        base = utcnow()
+        items: list[dict[str, Any]] = []
+        for i, message in enumerate(messages):
+            try:
+                turn = _as_turn(message)
+            except ValidationError as exc:
+                raise ValidationFailed(f"Turn #{i + 1}: {validation_problems(exc)}") from exc
+            speaker = turn.speaker or turn.role
+            items.append(
+                {
+                    "user_id": user_id,
+                    "type": "episodic",
+                    "importance": turn.importance,
+                    "content": f"{speaker}: {turn.content}" if speaker else turn.content,
+                    "created_at": turn.timestamp or base + timedelta(microseconds=i),
+                    "session_id": turn.session_id or session_id,
+                    "metadata": turn.metadata,
+                }
+            )
+        return self.write_memories(items)
+
+    # -- reads -----------------------------------------------------------------------
+    def retrieve(
+        self,
+        query: str,
+        user_id: str,
+        limit: int | None = None,
+        types: Sequence[str] | None = None,
+        now: datetime | None = None,
+    ) -> list[ScoredMemory]:
+        """The memories most worth bringing back for ``query``, best first.
+
+        Candidates are chosen by relevance alone (vector search fused with keyword search),
+        then the scorer re-ranks them with importance and recency measured from ``now``.
+        """
+        if not isinstance(query, str) or not query.strip():
+            raise ValidationFailed("The query is empty: pass the text to search for.")
+        flt = _filter(user_id, types)
+        limit = self.settings.max_active_memories if limit is None else limit
+        if not 1 <= limit <= 1000:
+            raise ValidationFailed(f"limit must be between 1 and 1000, got {limit}.")
+        self.check_embedder()
+        k = max(self.settings.retrieval_candidates, limit)
+        ranked: dict[str, list[StoreHit]] = {
+            "dense": self.store.query(self._embed([query], query=True)[0], flt, k)
+        }
+        if self.settings.hybrid_search:
+            keyword = self._keyword_hits(query, flt, k)
+            if keyword:
+                ranked["keyword"] = keyword
+        candidates = fuse(ranked)
+        if self.reranker is not None and candidates:
+            candidates = self.reranker.rerank(query, candidates)
+        scored = self.scorer.score(query, candidates, as_utc(now) if now else utcnow())[:limit]
+        self._access.touch(scored, utcnow())
+        return scored
+
+    def _keyword_hits(self, query: str, flt: MemoryFilter, k: int) -> list[StoreHit]:
+        if "keyword_search" in self.store.capabilities:
+            return self.store.keyword_query(query, flt, k)
+        if self.keyword_index is None:
+            return []
+        ranked = self.keyword_index.search(query, flt, k)
+        items = {item.id: item for item in self.store.get(flt.user_id, [i for i, _ in ranked])}
+        return [
+            StoreHit(items[i], score) for i, score in ranked if i in items and flt.matches(items[i])
+        ]
+
+    def get(self, memory_id: str, user_id: str) -> MemoryItem:
+        self._access.flush()
+        found = self.store.get(_user(user_id), [memory_id])
+        if not found:
+            raise NotFound(f"No memory {memory_id!r} for user {user_id!r}.")
+        return found[0]
+
+    def list(
+        self,
+        user_id: str,
+        *,
+        types: Sequence[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        session_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[MemoryItem]:
+        """This user's memories, oldest first, paginated."""
+        self._access.flush()
+        flt = _filter(user_id, types, since, until, session_id)
+        if limit < 1 or offset < 0:
+            raise ValidationFailed("limit must be at least 1 and offset at least 0.")
+        return self.store.list(flt, limit=limit, offset=offset)
+
+    def iter_memories(self, user_id: str, page: int = PAGE) -> Iterator[MemoryItem]:
+        """Every memory of one user, oldest first, fetched a page at a time."""
+        self._access.flush()
+        offset = 0
+        while True:
+            batch = self.store.list(MemoryFilter(user_id=_user(user_id)), limit=page, offset=offset)
+            yield from batch
+            if len(batch) < page:
+                return
+            offset += page
+
+    def users(self) -> list[str]:
+        return self.store.users()
+
+    # -- deletes and housekeeping ------------------------------------------------------
+    def forget(self, memory_id: str, user_id: str) -> bool:
+        """Delete one memory of this user; False if the user has no such memory."""
+        with self._lock:
+            removed = self.store.delete(_user(user_id), [memory_id]) > 0
+            if self.keyword_index is not None:
+                self.keyword_index.delete(user_id, [memory_id])
+        return removed
+
+    def forget_user(self, user_id: str) -> int:
+        """Delete every memory of this user; returns how many there were."""
+        with self._lock:
+            removed = self.store.delete_user(_user(user_id))
+            if self.keyword_index is not None:
+                self.keyword_index.delete_user(user_id)
+        return removed
+
+    def purge(self, retention_days: int | None = None, now: datetime | None = None) -> int:
+        """Delete memories not used (retrieved or refreshed) within ``retention_days``."""
+        days = self.settings.retention_days if retention_days is None else retention_days
+        if days < 1:
+            raise ValidationFailed("retention_days must be at least 1.")
+        cutoff = (as_utc(now) if now else utcnow()) - timedelta(days=days)
+        removed = 0
+        for user_id in self.users():
+            stale = [
+                m.id
+                for m in self.iter_memories(user_id)
+                if max(m.updated_at or m.created_at, m.last_accessed_at or m.created_at) < cutoff
+            ]
+            for start in range(0, len(stale), PAGE):
+                with self._lock:
+                    removed += self.store.delete(user_id, stale[start : start + PAGE])
+                    if self.keyword_index is not None:
+                        self.keyword_index.delete(user_id, stale[start : start + PAGE])
+        return removed
+
+    def stats(self) -> dict[str, Any]:
+        """Counts by user and type, the backend, the embedder and its usage."""
+        self._access.flush()
+        users: dict[str, dict[str, int]] = {}
+        for user_id in self.users():
+            counts = dict.fromkeys(MEMORY_TYPES, 0)
+            for m in self.iter_memories(user_id):
+                counts[m.type] += 1
+            users[user_id] = {**counts, "total": sum(counts.values())}
+        recorded = self.store.embedding_info()
+        return {
+            "storage": self.store.describe(),
+            "embedder": self.embedder.info().model_dump(),
+            "recorded_embedder": recorded.model_dump() if recorded else None,
+            "embedding_usage": self.embedder.usage.as_dict(),
+            "total": sum(u["total"] for u in users.values()),
+            "users": users,
+        }
+
+    # -- portability (JSONL) -------------------------------------------------------------
+    def export(self, user_id: str | None = None) -> Iterator[str]:
+        """Memories as JSON lines (content and metadata; vectors are recomputed on import)."""
+        from llm_memory.portability import export_lines
+
+        return export_lines(self, user_id)
+
+    def import_(
+        self, lines: Iterable[str], user_id: str | None = None, progress: Progress | None = None
+    ) -> int:
+        """Import JSON lines from :meth:`export`; validates every line before writing any."""
+        from llm_memory.portability import import_lines
+
+        return import_lines(self, lines, user_id, progress)
+
+    def reindex(self, progress: Progress | None = None) -> int:
+        """Re-embed every memory with the configured embedder; returns how many."""
+        from llm_memory.portability import reindex
+
+        return reindex(self, progress)
+
+    def flush(self) -> None:
+        """Write pending access statistics now."""
+        self._access.flush()
+
+    def close(self) -> None:
+        self._access.flush()
+        if self.keyword_index is not None:
+            self.keyword_index.close()
+        self.store.close()
+
+    def __enter__(self) -> MemoryManager:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# -- helpers ---------------------------------------------------------------------------
+def _maybe_cached(embedder: Embedder, settings: Settings) -> Embedder:
+    try:
+        from llm_memory.embedding.cache import wrap_if_enabled
+    except ImportError:  # pragma: no cover - the cache module ships with the core
+        return embedder
+    return wrap_if_enabled(embedder, settings)
+
+
+def _keyword_index_for(store: VectorStore, settings: Settings) -> KeywordIndex | None:
+    try:
+        from llm_memory.keyword import open_keyword_index
+    except ImportError:
+        return None
+    return open_keyword_index(store, settings)
+
+
+def _user(user_id: str) -> str:
+    if not isinstance(user_id, str) or not user_id.strip():
+        raise ValidationFailed("user_id is required: every memory belongs to one user.")
+    return user_id.strip()
+
+
+def _filter(
+    user_id: str,
+    types: Sequence[str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    session_id: str | None = None,
+) -> MemoryFilter:
+    if types is not None:
+        types = [types] if isinstance(types, str) else list(types)
+        unknown = [t for t in types if t not in MEMORY_TYPES]
+        if unknown:
+            raise ValidationFailed(
+                f"Unknown memory type {unknown[0]!r}; use one of {', '.join(MEMORY_TYPES)}."
+            )
+    return MemoryFilter(
+        user_id=_user(user_id),
+        types=tuple(types) if types else None,
+        since=as_utc(since) if since else None,
+        until=as_utc(until) if until else None,
+        session_id=session_id,
+    )
+
+
+def _validate_items(items: Iterable[MemoryItem | Mapping[str, Any]]) -> list[MemoryItem]:
+    batch = []
+    for i, item in enumerate(items):
+        try:
+            batch.append(
+                MemoryItem.model_validate(item if isinstance(item, MemoryItem) else dict(item))
+            )
+        except (ValidationError, TypeError, ValueError) as exc:
+            detail = validation_problems(exc) if isinstance(exc, ValidationError) else str(exc)
+            raise ValidationFailed(
+                f"Memory #{i + 1} is invalid, nothing was written: {detail}"
+            ) from exc
+    return batch
+
+
+def _refresh(old: MemoryItem, new: MemoryItem) -> MemoryItem:
+    updated_at = max(old.updated_at or old.created_at, new.updated_at or new.created_at)
+    return old.model_copy(
+        update={
+            "importance": new.importance,
+            "updated_at": updated_at,
+            "metadata": {**old.metadata, **new.metadata},
+        }
+    )
+
+
+def _as_turn(message: Any) -> ConversationTurn:
+    if isinstance(message, ConversationTurn):
+        return message
+    if isinstance(message, Mapping):
+        return ConversationTurn.model_validate(dict(message))
+    return ConversationTurn.model_validate(message, from_attributes=True)

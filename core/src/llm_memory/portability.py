@@ -1,0 +1,110 @@
+"""Export, import and reindex: moving memories between stores and embedders."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from llm_memory.errors import LLMMemoryError, ValidationFailed
+from llm_memory.models import MemoryItem
+from llm_memory.settings import validation_problems
+
+if TYPE_CHECKING:
+    from llm_memory.manager import MemoryManager
+
+BATCH = 256
+
+
+def export_lines(manager: MemoryManager, user_id: str | None = None) -> Iterator[str]:
+    users = [user_id] if user_id is not None else manager.users()
+    for user in users:
+        for item in manager.iter_memories(user):
+            yield item.model_dump_json() + "\n"
+
+
+def parse_lines(lines: Iterable[str], user_id: str | None = None) -> list[MemoryItem]:
+    """Every line validated before anything is written; errors name the line."""
+    items = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            data: Any = json.loads(line)
+            if not isinstance(data, dict):
+                raise ValueError("expected a JSON object")
+            if user_id is not None:
+                data = (
+                    {**data, "user_id": user_id, "id": ""}
+                    if data.get("user_id") != user_id
+                    else data
+                )
+            items.append(MemoryItem.model_validate(data))
+        except ValidationError as exc:
+            raise ValidationFailed(
+                f"Line {number} is not a valid memory, nothing was imported: {validation_problems(exc)}"
+            ) from exc
+        except ValueError as exc:
+            raise ValidationFailed(
+                f"Line {number} is not valid JSON, nothing was imported: {exc}"
+            ) from exc
+    return items
+
+
+def import_lines(
+    manager: MemoryManager,
+    lines: Iterable[str],
+    user_id: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    items = parse_lines(lines, user_id)
+    for start in range(0, len(items), BATCH):
+        batch = items[start : start + BATCH]
+        manager.write_memories(batch)
+        if progress:
+            progress(len(batch))
+    return len(items)
+
+
+def reindex(manager: MemoryManager, progress: Callable[[int], None] | None = None) -> int:
+    """Re-embed everything with the configured embedder.
+
+    Every memory is first written to a JSONL file beside the working directory's temp
+    area; the store is then cleared and refilled. If anything fails after the clear, the
+    error names that file, which ``llm-memory import`` restores.
+    """
+    fd, name = tempfile.mkstemp(prefix="llm-memory-reindex-", suffix=".jsonl")
+    backup = Path(name)
+    count = 0
+    with os.fdopen(fd, "w") as out:
+        for line in export_lines(manager):
+            out.write(line)
+            count += 1
+    items = parse_lines(backup.read_text().splitlines())
+    try:
+        with manager._lock:
+            manager.store.clear()
+            if manager.keyword_index is not None:
+                manager.keyword_index.clear()
+            manager.store.set_embedding_info(manager.embedder.info())
+            manager._embedder_checked = True
+            for start in range(0, len(items), BATCH):
+                batch = items[start : start + BATCH]
+                vectors = manager._embed([m.content for m in batch])
+                manager.store.upsert(batch, vectors)
+                if manager.keyword_index is not None:
+                    manager.keyword_index.add(batch)
+                if progress:
+                    progress(len(batch))
+    except Exception as exc:
+        raise LLMMemoryError(
+            f"Reindex failed: {exc}. Every memory was saved to {backup} first; restore it with "
+            f"`llm-memory import {backup}`."
+        ) from exc
+    backup.unlink()
+    return count
