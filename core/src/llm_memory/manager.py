@@ -20,7 +20,6 @@ from llm_memory.errors import (
     ValidationFailed,
 )
 from llm_memory.models import (
-    MEMORY_TYPES,
     ConversationTurn,
     MemoryItem,
     ScoredMemory,
@@ -31,6 +30,7 @@ from llm_memory.retrieval import KeywordIndex, fuse
 from llm_memory.scoring import Scorer
 from llm_memory.settings import Settings, load_settings, validation_problems
 from llm_memory.storage import MemoryFilter, StoreHit, VectorStore
+from llm_memory.vocab import MEMORY_TYPES
 
 Progress = Callable[[int], None]
 PAGE = 1000

@@ -15,6 +15,8 @@ from pydantic import (
     model_validator,
 )
 
+from llm_memory.vocab import MEMORY_TYPES as MEMORY_TYPES
+
 MemoryType = Literal["semantic", "preference", "fact", "episodic"]
 #: The types an agent may propose; ``episodic`` memories are conversation turns, written by the engine.
 AgentMemoryType = Literal["semantic", "preference", "fact"]

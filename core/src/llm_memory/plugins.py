@@ -28,7 +28,7 @@ import pluggy
 
 from llm_memory import hookspecs
 from llm_memory.errors import ConfigError, ProviderLoadError, ProviderNotFound
-from llm_memory.providers import KIND_LABELS, KINDS, Provider
+from llm_memory.providers import KIND_LABELS, KIND_SETTINGS, KINDS, Provider
 
 ENTRY_POINT_GROUP = "llm_memory"
 CORE_DISTRIBUTION = "llm-memory"
@@ -76,7 +76,8 @@ class PluginManager:
             self.register(module, name=module_name, distribution=(CORE_DISTRIBUTION, _version()))
         if load_entry_points:
             self._load_entry_points()
-        if os.environ.get("LLM_MEMORY_TRACE_PLUGINS"):
+        self.trace = bool(os.environ.get("LLM_MEMORY_TRACE_PLUGINS"))
+        if self.trace:
             self.pm.trace.root.setwriter(sys.stderr.write)
             self.pm.enable_tracing()
 
@@ -125,10 +126,15 @@ class PluginManager:
         for kind, spec in KINDS.items():
             found: dict[str, Provider] = {}
             caller = getattr(self.pm.hook, spec)
-            for impl in reversed(caller.get_hookimpls()):
+            for impl in caller.get_hookimpls():  # registration order: the core first
                 dist, version = self.distributions.get(impl.plugin_name, (impl.plugin_name, ""))
-                result = impl.function()
-                for provider in _as_iterable(result):
+                result = list(_as_iterable(impl.function()))  # a hook may yield its records
+                if self.trace:
+                    names = [getattr(p, "name", p) for p in result]
+                    sys.stderr.write(
+                        f"llm_memory: {spec}() from {impl.plugin_name} ({dist}) -> {names}\n"
+                    )
+                for provider in result:
                     if not isinstance(provider, Provider):
                         raise ConfigError(
                             f"Plugin {dist} returned {type(provider).__name__} from {spec}; "
@@ -157,11 +163,13 @@ class PluginManager:
                     f"which failed to load: {err.error}"
                 )
         installed = ", ".join(available) or "none"
-        hint = (
-            f" Install it with: pip install {KNOWN_PROVIDERS[name]}"
-            if name in KNOWN_PROVIDERS
-            else " Run `llm-memory plugins` to see what is installed."
+        choose = (
+            f"{KIND_SETTINGS[kind]}={next(iter(available))}" if available else KIND_SETTINGS[kind]
         )
+        if name in KNOWN_PROVIDERS:
+            hint = f" Install it with: pip install {KNOWN_PROVIDERS[name]}, or choose an installed one with {choose}."
+        else:
+            hint = f" Run `llm-memory plugins` to see what is installed, or set {choose}."
         raise ProviderNotFound(f"Unknown {label} {name!r}. Installed: {installed}.{hint}")
 
     def commands(self, cli: Any) -> None:
@@ -236,10 +244,9 @@ def build(kind: str, name: str, settings: Any, manager: PluginManager | None = N
     from llm_memory.settings import build_options
 
     provider = (manager or get_plugin_manager()).get(kind, name)
-    options = (
-        build_options(provider.settings_model, settings, name) if provider.settings_model else None
-    )
     try:
+        model = provider.options_model()
+        options = build_options(model, settings, name) if model is not None else None
         return provider.factory(options, settings)
     except ModuleNotFoundError as exc:
         raise ProviderLoadError(

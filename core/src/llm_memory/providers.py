@@ -31,6 +31,17 @@ KIND_LABELS: dict[str, str] = {
 }
 
 
+#: The setting that selects each kind, for messages ("choose one with STORAGE_BACKEND=...").
+KIND_SETTINGS: dict[str, str] = {
+    "storage": "STORAGE_BACKEND",
+    "embedder": "EMBEDDING_PROVIDER",
+    "scorer": "SCORER",
+    "reranker": "RERANKER",
+    "summarizer": "SUMMARIZER",
+    "snapshot": "SNAPSHOT_STORE",
+}
+
+
 @dataclass(frozen=True)
 class Provider:
     """A named implementation of one hook kind, selectable by configuration.

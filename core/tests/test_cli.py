@@ -1,0 +1,170 @@
+"""The CLI, through click's CliRunner and as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+from llm_memory.cli import cli
+
+
+@pytest.fixture
+def run(monkeypatch, tmp_path):
+    monkeypatch.setenv("STORAGE_BACKEND", "memory")
+    monkeypatch.setenv("VECTOR_STORE_DIR", str(tmp_path / "store"))
+    runner = CliRunner()
+
+    def invoke(*args: str, input: str | None = None, ok: bool = True):
+        result = runner.invoke(cli, list(args), input=input, catch_exceptions=False)
+        if ok:
+            assert result.exit_code == 0, result.output
+        return result
+
+    return invoke
+
+
+def test_add_search_list_forget(run) -> None:
+    memory_id = run(
+        "add",
+        "I love hiking in the Alps",
+        "--user",
+        "alice",
+        "--type",
+        "preference",
+        "--importance",
+        "0.8",
+    ).stdout.strip()
+    run("add", "Bob's secret recipe uses saffron", "--user", "bob")
+    found = json.loads(run("search", "hiking", "--user", "alice", "--json").stdout)
+    assert [r["memory"]["id"] for r in found] == [memory_id]
+    assert set(found[0]) >= {"score", "relevance", "importance", "recency"}
+    table = run("search", "hiking", "-u", "alice").stdout
+    assert "I love hiking in the Alps" in table and "score" in table
+    listed = json.loads(run("list", "--user", "alice", "--json").stdout)
+    assert [m["content"] for m in listed] == ["I love hiking in the Alps"]
+    assert "saffron" not in run("search", "saffron recipe", "--user", "alice").stdout
+    run("forget", memory_id[:12], "--user", "alice")
+    assert json.loads(run("list", "--user", "alice", "--json").stdout) == []
+    assert len(json.loads(run("list", "--user", "bob", "--json").stdout)) == 1
+
+
+def test_metadata_and_get(run) -> None:
+    out = json.loads(
+        run(
+            "add", "Dentist on Friday", "-u", "u", "-m", "source=calendar", "-m", "n=3", "--json"
+        ).stdout
+    )
+    assert out["metadata"] == {"source": "calendar", "n": 3}
+    shown = json.loads(run("get", out["id"], "-u", "u", "--json").stdout)
+    assert shown["content"] == "Dentist on Friday"
+
+
+def test_forget_user_asks_first(run) -> None:
+    run("add", "one", "-u", "carol")
+    aborted = run("forget-user", "-u", "carol", input="n\n", ok=False)
+    assert aborted.exit_code == 1
+    assert len(json.loads(run("list", "-u", "carol", "--json").stdout)) == 1
+    run("forget-user", "-u", "carol", "--yes")
+    assert json.loads(run("list", "-u", "carol", "--json").stdout) == []
+
+
+def test_export_then_import_into_an_empty_store(run, tmp_path, monkeypatch) -> None:
+    run("add", "I live in Oslo", "-u", "u", "-t", "fact")
+    run("add", "I like tea", "-u", "v", "-t", "preference")
+    dump = tmp_path / "dump.jsonl"
+    run("export", "-o", str(dump))
+    assert len(dump.read_text().splitlines()) == 2
+    monkeypatch.setenv("VECTOR_STORE_DIR", str(tmp_path / "other"))
+    assert json.loads(run("import", str(dump), "--json").stdout) == {"imported": 2}
+    assert json.loads(run("stats", "--json").stdout)["total"] == 2
+
+
+def test_bad_import_writes_nothing_and_says_which_line(run, tmp_path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"user_id": "u", "content": "fine"}\n{"user_id": "u"}\n')
+    result = run("import", str(bad), ok=False)
+    assert result.exit_code == 1
+    assert "Line 2" in result.output
+    assert json.loads(run("stats", "--json").stdout)["total"] == 0
+
+
+def test_errors_are_one_line_with_exit_code_1(run) -> None:
+    result = run("add", "   ", "--user", "u", ok=False)
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1 and result.output.startswith("Error: ")
+    assert "Traceback" not in result.output
+
+
+def test_stats_purge_reindex_config_plugins(run, monkeypatch) -> None:
+    run("add", "I play chess", "-u", "u", "-t", "fact")
+    stats = json.loads(run("stats", "--json").stdout)
+    assert stats["users"]["u"]["fact"] == 1
+    assert json.loads(run("purge", "--days", "30", "--json").stdout)["purged"] == 0
+    monkeypatch.setenv("HASH_DIMENSION", "64")
+    assert "llm-memory reindex" in run("search", "chess", "-u", "u", ok=False).output
+    assert json.loads(run("reindex", "--json").stdout)["reindexed"] == 1
+    assert "I play chess" in run("search", "chess", "-u", "u").stdout
+    monkeypatch.setenv("AGENT_API_KEY", "sk-hidden")
+    config = json.loads(run("config", "--json").stdout)["settings"]
+    assert config["storage_backend"] == "memory" and config["agent_api_key"] == "********"
+    plugins = json.loads(run("plugins", "--json").stdout)
+    assert plugins[0]["name"] == "llm-memory"
+    assert "memory" in plugins[0]["providers"]["storage"]
+
+
+def test_demo_runs_offline_on_the_memory_backend(run) -> None:
+    report = json.loads(run("demo", "--json").stdout)
+    assert report["facts"] == 4 and report["episodic"] >= 5
+    assert report["other_user_results"] == 0
+    first = report["searches"][0]["results"][0]["memory"]["content"]
+    assert "peanuts" in first or "sister" in first
+
+
+def _cli(*args: str, cwd, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "llm_memory.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **env},
+        timeout=120,
+    )
+
+
+def test_real_subprocess_keeps_memories_between_commands(tmp_path) -> None:
+    env = {"STORAGE_BACKEND": "memory"}
+    assert (
+        _cli("add", "I am allergic to peanuts", "--user", "u", cwd=tmp_path, **env).returncode == 0
+    )
+    found = _cli("search", "allergies", "--user", "u", "--json", cwd=tmp_path, **env)
+    assert found.returncode == 0, found.stderr
+    assert json.loads(found.stdout)[0]["memory"]["content"] == "I am allergic to peanuts"
+
+
+def test_missing_backend_error_says_how_to_fix(tmp_path) -> None:
+    result = _cli("list", "--user", "u", cwd=tmp_path, LLM_MEMORY_LOAD_PLUGINS="")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "Error: Unknown storage backend 'chroma'. Installed: memory. Install it with: "
+        "pip install llm-memory-chroma, or choose an installed one with STORAGE_BACKEND=memory."
+    )
+
+
+def test_help_imports_no_vendor_sdk(tmp_path) -> None:
+    code = (
+        "import sys, llm_memory.cli;"
+        "heavy = [m for m in ('chromadb', 'lancedb', 'openai', 'cohere', 'boto3', 'numpy', 'fastapi',"
+        " 'pydantic_ai') if m in sys.modules]; print(heavy)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert result.stdout.strip() == "[]", result.stderr
+    started = time.perf_counter()
+    assert _cli("--help", cwd=tmp_path).returncode == 0
+    print(f"llm-memory --help: {time.perf_counter() - started:.2f}s")  # reported, not asserted
