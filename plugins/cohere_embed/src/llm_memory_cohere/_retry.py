@@ -1,0 +1,94 @@
+"""Retries with exponential backoff that honour Retry-After (the SDK's own retries are off)."""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+class Transient(Exception):
+    """A failure worth retrying: rate limit, server error, timeout, lost connection."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """``max_retries`` retries after the first attempt; waits double from ``backoff``,
+    jittered, capped at ``max_wait``; a server's Retry-After is a minimum wait."""
+
+    max_retries: int = 5
+    backoff: float = 0.5
+    max_wait: float = 60.0
+    env_prefix: str = ""
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        wait = min(self.max_wait, self.backoff * 2**attempt) * (0.5 + random.random() / 2)
+        return wait if retry_after is None else max(wait, retry_after)
+
+
+def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
+    lower = {k.lower(): v for k, v in (headers or {}).items()}
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = lower.get(name)
+        if value is None:
+            continue
+        try:
+            return max(0.0, float(value) * scale)
+        except ValueError:
+            parsed = email.utils.parsedate_tz(value)
+            if parsed is not None:
+                return max(0.0, email.utils.mktime_tz(parsed) - time.time())
+    return None
+
+
+def one_line(text: object, limit: int = 300) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def with_retries(
+    call: Callable[[], T],
+    classify: Callable[[Exception], Transient | None],
+    policy: RetryPolicy,
+    what: str,
+    error: type[Exception],
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Run ``call``; on a :class:`Transient` failure (per ``classify``) wait and retry.
+
+    ``classify`` raises the final error itself for permanent failures, returns ``None``
+    for exceptions it does not know (they propagate unchanged).
+    """
+    attempt = 0
+    while True:
+        try:
+            return call()
+        except Exception as exc:
+            transient = classify(exc)
+            if transient is None:
+                raise
+            failure = exc
+        if attempt >= policy.max_retries:
+            raise error(
+                f"{what} failed after {attempt + 1} attempts ({transient.reason}). Try again later, "
+                f"or allow more retries with {policy.env_prefix}MAX_RETRIES."
+            ) from failure
+        wait = policy.delay(attempt, transient.retry_after)
+        if transient.retry_after is not None and transient.retry_after > policy.max_wait:
+            raise error(
+                f"{what} failed ({transient.reason}): the server asks to wait {transient.retry_after:.0f} s, "
+                f"longer than {policy.env_prefix}MAX_RETRY_WAIT={policy.max_wait:g}. Try again later."
+            ) from failure
+        sleep(wait)
+        attempt += 1
