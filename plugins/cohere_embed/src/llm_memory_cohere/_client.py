@@ -9,8 +9,7 @@ import cohere
 import httpx
 from cohere.core.api_error import ApiError
 from llm_memory.errors import ConfigError
-
-from llm_memory_cohere._retry import (
+from llm_memory.retry import (
     RetryPolicy,
     Transient,
     one_line,

@@ -8,9 +8,9 @@ from typing import Any, Literal
 
 from llm_memory.embedding import Embedder
 from llm_memory.errors import ConfigError, EmbeddingError
+from llm_memory.retry import RetryPolicy
 
 from llm_memory_cohere._client import CohereAPI
-from llm_memory_cohere._retry import RetryPolicy
 from llm_memory_cohere.options import DEFAULT_MODEL, CohereOptions
 
 InputType = Literal["search_document", "search_query"]

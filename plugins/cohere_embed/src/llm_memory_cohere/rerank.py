@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from llm_memory.errors import RerankError
 from llm_memory.models import Candidate
 from llm_memory.rerank import Reranker
+from llm_memory.retry import RetryPolicy
 
 from llm_memory_cohere._client import CohereAPI
-from llm_memory_cohere._retry import RetryPolicy
 from llm_memory_cohere.options import DEFAULT_RERANK_MODEL, CohereOptions
 
 

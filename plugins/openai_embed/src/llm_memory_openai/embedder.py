@@ -9,14 +9,14 @@ from typing import Any
 import openai
 from llm_memory.embedding import Embedder
 from llm_memory.errors import ConfigError, EmbeddingError
-
-from llm_memory_openai._retry import (
+from llm_memory.retry import (
     RetryPolicy,
     Transient,
     one_line,
     parse_retry_after,
     with_retries,
 )
+
 from llm_memory_openai.options import DEFAULT_MODEL, OpenAIOptions
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"

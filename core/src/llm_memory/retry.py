@@ -1,4 +1,7 @@
-"""Retries with exponential backoff that honour Retry-After (the SDK's own retries are off)."""
+"""Retries with exponential backoff that honour Retry-After, for providers that call remote APIs.
+
+Vendor SDKs retry on their own too; a provider using this turns theirs off (`max_retries=0`)
+so one policy, with one set of settings, decides."""
 
 from __future__ import annotations
 
