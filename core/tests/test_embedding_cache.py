@@ -300,3 +300,27 @@ def test_an_unusable_cache_path_is_a_config_error(tmp_path: Path) -> None:
         and "EMBEDDING_CACHE=false" in message
         and "\n" not in message
     )
+
+
+def test_usage_totals_add_up_across_processes_sharing_the_cache(tmp_path) -> None:
+    """Two managers (as two CLI runs would be) share running totals through the cache file."""
+    from llm_memory import MemoryManager
+    from llm_memory.embedding.hash import HashEmbedder
+    from llm_memory.storage.memory import MemoryStore
+
+    settings = {"embedding_cache": True, "embedding_cache_path": tmp_path / "cache.sqlite3"}
+    for _ in range(2):
+        memory = MemoryManager.from_settings(
+            storage_backend="memory", vector_store_dir=tmp_path, **settings
+        )
+        memory.write_memories(
+            [{"user_id": "u", "content": "tea"}, {"user_id": "u", "content": "jazz"}]
+        )
+        stats = memory.stats()
+        memory.close()
+    assert stats["embedding_usage"]["cache_hits"] == 0  # this process: refreshed, nothing embedded
+    totals = stats["embedding_usage_total"]
+    assert totals["cache_misses"] == 2 and totals["texts"] == 2
+    assert isinstance(
+        MemoryManager(MemoryStore(), HashEmbedder()).stats()["embedding_usage_total"], type(None)
+    )

@@ -385,6 +385,7 @@ class MemoryManager:
             "embedder": self.embedder.info().model_dump(),
             "recorded_embedder": recorded.model_dump() if recorded else None,
             "embedding_usage": self.embedder.usage.as_dict(),
+            "embedding_usage_total": _usage_totals(self.embedder),
             "total": sum(u["total"] for u in users.values()),
             "users": users,
         }
@@ -434,6 +435,12 @@ def _maybe_cached(embedder: Embedder, settings: Settings) -> Embedder:
     except ImportError:  # pragma: no cover - the cache module ships with the core
         return embedder
     return wrap_if_enabled(embedder, settings)
+
+
+def _usage_totals(embedder: Embedder) -> dict[str, int] | None:
+    """Running totals kept in the embedding cache (across processes), when it is on."""
+    totals = getattr(embedder, "usage_totals", None)
+    return totals() if callable(totals) else None
 
 
 def _keyword_index_for(store: VectorStore, settings: Settings) -> KeywordIndex | None:

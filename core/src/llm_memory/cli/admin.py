@@ -65,7 +65,13 @@ def stats(as_json: bool) -> None:
             f"recorded embedder: {rec['name']}/{rec['model']} ({rec['dimension']}) — run `llm-memory reindex`"
         )
     usage = data["embedding_usage"]
-    click.echo("embedding usage: " + ", ".join(f"{k}={v}" for k, v in usage.items()))
+    click.echo("embedding usage (this process): " + ", ".join(f"{k}={v}" for k, v in usage.items()))
+    if data.get("embedding_usage_total"):
+        totals = data["embedding_usage_total"]
+        click.echo(
+            "embedding usage (all time, from the cache): "
+            + ", ".join(f"{k}={v}" for k, v in totals.items())
+        )
     click.echo(f"memories: {data['total']}")
     if data["users"]:
         kinds = ["semantic", "preference", "fact", "episodic", "total"]

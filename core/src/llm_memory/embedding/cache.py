@@ -45,6 +45,21 @@ CREATE TABLE IF NOT EXISTS embeddings (
 """
 
 
+_USAGE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS usage (
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    requests INTEGER NOT NULL DEFAULT 0,
+    texts INTEGER NOT NULL DEFAULT 0,
+    tokens INTEGER NOT NULL DEFAULT 0,
+    cache_hits INTEGER NOT NULL DEFAULT 0,
+    cache_misses INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (provider, model)
+)
+"""
+_COUNTERS = ("requests", "texts", "tokens", "cache_hits", "cache_misses")
+
+
 def text_key(text: str) -> bytes:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
 
@@ -64,6 +79,7 @@ class EmbeddingCache:
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._db.execute(_SCHEMA)
+            self._db.execute(_USAGE_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(
                 f"Cannot open the embedding cache {str(self.path)!r}: {exc}. Set EMBEDDING_CACHE_PATH "
@@ -107,6 +123,27 @@ class EmbeddingCache:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+
+    def add_usage(self, info: EmbedderInfo, delta: dict[str, int]) -> None:
+        """Add to the running totals of one provider and model (kept across processes)."""
+        values = [int(delta.get(c, 0)) for c in _COUNTERS]
+        if not any(values):
+            return
+        with self._lock:
+            self._db.execute(
+                f"INSERT INTO usage (provider, model, {', '.join(_COUNTERS)}) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (provider, model) DO UPDATE SET "
+                + ", ".join(f"{c} = {c} + excluded.{c}" for c in _COUNTERS),
+                (info.name, info.model, *values),
+            )
+
+    def usage_totals(self, info: EmbedderInfo) -> dict[str, int]:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {', '.join(_COUNTERS)} FROM usage WHERE provider = ? AND model = ?",
+                (info.name, info.model),
+            ).fetchone()
+        return dict(zip(_COUNTERS, row or [0] * len(_COUNTERS), strict=True))
 
     def count(self) -> int:
         with self._lock:
@@ -189,11 +226,21 @@ class CachedEmbedder(Embedder):
             fresh = {k: as_float32(v).tolist() for k, v in zip(missing, vectors, strict=True)}
             self._store(info, kind, fresh)
             found.update(fresh)
+        before = self.usage.as_dict()
         with self._lock:
             self.usage.texts += len(texts)
             self.usage.cache_misses += len(missing)
             self.usage.cache_hits += len(texts) - len(missing)
+        after = self.usage.as_dict()
+        try:
+            self.cache.add_usage(info, {k: after[k] - before.get(k, 0) for k in after})
+        except sqlite3.Error as exc:
+            log.warning("embedding cache %s: usage not recorded: %s", self.cache.path, exc)
         return [list(found[k]) for k in keys]
+
+    def usage_totals(self) -> dict[str, int]:
+        """Usage of this provider and model across every process sharing the cache file."""
+        return self.cache.usage_totals(self.info())
 
     def _lookup(
         self, info: EmbedderInfo, kind: Kind, keys: list[bytes]
