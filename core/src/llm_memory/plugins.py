@@ -38,6 +38,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "llm_memory.default_plugins.embedders",
     "llm_memory.default_plugins.scorers",
     "llm_memory.default_plugins.summarizers",
+    "llm_memory.default_plugins.llm_summarizer",
     "llm_memory.default_plugins.snapshots",
     "llm_memory.default_plugins.commands",
 )

@@ -8,13 +8,14 @@ validates (environment variables with the provider's prefix win over the table).
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import tomllib
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import BeforeValidator, Field, Secret, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -25,6 +26,11 @@ from pydantic_settings import (
 from llm_memory.errors import ConfigError
 
 DEFAULT_CONFIG_FILE = "llm-memory.toml"
+
+#: API key -> "admin", or the user ids the key may touch. JSON text (env) or a TOML table.
+ApiKeys = Annotated[
+    dict[str, str | list[str]], BeforeValidator(lambda v: json.loads(v) if isinstance(v, str) else v)
+]
 
 
 def _cache_home() -> Path:
@@ -84,6 +90,12 @@ class Settings(BaseSettings):
     # HTTP API.
     api_host: str = Field("127.0.0.1", description="Address `llm-memory serve` listens on.")
     api_port: int = Field(8000, ge=1, le=65535, description="Port `llm-memory serve` listens on.")
+    api_keys: Secret[ApiKeys] = Field(
+        default_factory=lambda: Secret({}),
+        description='API keys: {"<key>": "admin" or ["user", ...]}; none = loopback clients only.',
+    )
+    api_rate_limit: float = Field(10.0, ge=0, description="Requests per second per API key (0 = off).")
+    api_rate_burst: int = Field(20, ge=1, description="Requests a key may send at once before the limit.")
 
     # Snapshots.
     snapshot_dir: Path = Field(
@@ -189,7 +201,7 @@ def masked(settings: Settings) -> dict[str, Any]:
     """The effective settings as JSON-able values, secrets masked."""
     out: dict[str, Any] = {}
     for name, value in settings:
-        if isinstance(value, SecretStr):
+        if isinstance(value, SecretStr | Secret):
             out[name] = "********" if value.get_secret_value() else ""
         elif isinstance(value, Path):
             out[name] = str(value)

@@ -1,0 +1,101 @@
+"""The agent's model, from settings: a PydanticAI model string, or an OpenAI-compatible server."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from llm_memory.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pydantic_ai.models import Model
+
+    from llm_memory.settings import Settings
+
+NO_MODEL = (
+    "No agent model configured: set AGENT_MODEL (a PydanticAI model such as openai:gpt-4o-mini), "
+    "and AGENT_BASE_URL for a local OpenAI-compatible server (Ollama, vLLM, llama.cpp)."
+)
+NO_OPENAI = "The agent's OpenAI client is not installed: pip install 'llm-memory[openai]'"
+_OPENAI_PREFIXES = ("openai:", "openai-chat:")
+
+
+def model_from_settings(settings: Settings) -> Model:
+    """The model ``AGENT_MODEL`` names; with ``AGENT_BASE_URL``, an OpenAI-compatible server.
+
+    Raises :class:`ConfigError` with one line that says what to set or install.
+    """
+    name = (settings.agent_model or "").strip()
+    if not name:
+        if settings.agent_base_url:
+            raise ConfigError(
+                f"AGENT_BASE_URL is {settings.agent_base_url!r} but AGENT_MODEL is not set: set it to "
+                "the name of a model that server serves (e.g. llama3.2)."
+            )
+        raise ConfigError(NO_MODEL)
+    api_key = settings.agent_api_key.get_secret_value() if settings.agent_api_key else None
+    if settings.agent_base_url:
+        return openai_chat_model(
+            _strip_openai(name), base_url=settings.agent_base_url, api_key=api_key
+        )
+    if name.startswith(_OPENAI_PREFIXES) and api_key:
+        return openai_chat_model(_strip_openai(name), api_key=api_key)
+    return _infer(name)
+
+
+def openai_chat_model(
+    model_name: str, *, base_url: str | None = None, api_key: str | None = None
+) -> Model:
+    """An ``OpenAIChatModel``, importing the OpenAI SDK only now."""
+    try:
+        from pydantic_ai.models.openai import OpenAIChatModel
+        from pydantic_ai.providers.openai import OpenAIProvider
+    except ImportError as exc:
+        raise ConfigError(NO_OPENAI) from exc
+    try:
+        provider = OpenAIProvider(base_url=base_url, api_key=api_key)
+    except Exception as exc:  # pydantic-ai's UserError: no key for api.openai.com
+        raise ConfigError(_key_hint(model_name, exc)) from exc
+    return OpenAIChatModel(model_name, provider=provider)
+
+
+def _infer(name: str) -> Model:
+    from pydantic_ai.exceptions import UserError
+    from pydantic_ai.models import infer_model
+
+    try:
+        return infer_model(name)
+    except ImportError as exc:
+        if name.startswith(_OPENAI_PREFIXES):
+            raise ConfigError(NO_OPENAI) from exc
+        raise ConfigError(
+            f"AGENT_MODEL {name!r} needs a client that is not installed: {_one_line(exc)}"
+        ) from exc
+    except UserError as exc:
+        if "api_key" in str(exc).lower():
+            raise ConfigError(_key_hint(name, exc)) from exc
+        raise ConfigError(
+            f"AGENT_MODEL {name!r} is not a model PydanticAI knows ({_one_line(exc)}); use provider:model, "
+            "e.g. openai:gpt-4o-mini, or set AGENT_BASE_URL for an OpenAI-compatible server."
+        ) from exc
+
+
+def _key_hint(name: str, exc: Exception) -> str:
+    if name.startswith(_OPENAI_PREFIXES) or ":" not in name:
+        return f"Agent model {name!r} needs an API key: set AGENT_API_KEY (or OPENAI_API_KEY)."
+    return f"Agent model {name!r} cannot be used: {_one_line(exc)}"
+
+
+def _strip_openai(name: str) -> str:
+    for prefix in _OPENAI_PREFIXES:
+        if name.startswith(prefix):
+            return name[len(prefix) :]
+    return name
+
+
+def _one_line(exc: Any) -> str:
+    return " ".join(str(exc).split())
+
+
+def model_settings(settings: Settings) -> dict[str, Any]:
+    """Per-request settings for the agent's model."""
+    return {"temperature": settings.agent_temperature}

@@ -1,0 +1,54 @@
+"""Request bodies of the HTTP API: strict (unknown fields are errors), validated before any write."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from llm_memory.models import Content, MemoryType, Scalar, UserId
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MemoryCreate(_Body):
+    """A memory to store for one user (identical content refreshes the stored one)."""
+
+    user_id: UserId
+    content: Content
+    type: MemoryType = "semantic"
+    importance: float = Field(0.5, ge=0.0, le=1.0)
+    session_id: str | None = Field(None, min_length=1, max_length=256)
+    metadata: dict[str, Scalar] = Field(default_factory=dict)
+    created_at: datetime | None = None
+
+
+class SearchRequest(_Body):
+    """Retrieve one user's memories for a query, best first."""
+
+    user_id: UserId
+    query: Content
+    limit: int | None = Field(None, ge=1, le=1000, description="Default: MAX_ACTIVE_MEMORIES.")
+    types: list[MemoryType] | None = None
+
+
+class SnapshotCreate(_Body):
+    """Snapshot every user (admin keys), or one user."""
+
+    user_id: UserId | None = None
+
+
+class SnapshotRestore(_Body):
+    """Restore a whole snapshot (admin keys), or only one user's memories from it."""
+
+    user_id: UserId | None = None
+
+
+class Deleted(BaseModel):
+    deleted: int
+
+
+class Health(BaseModel):
+    status: str = "ok"
