@@ -87,8 +87,33 @@ def demo(user_id: str, as_json: bool) -> None:
     say(
         f"\n4. The same question for another user finds {len(other)} memories: users never see each other's."
     )
+    report["chat"] = _chat(manager, user_id, say)
     if as_json:
         emit_json(report)
+
+
+CHAT = ["I like green tea, and my name is Maya.", "Which tea should you make for me?"]
+
+
+def _chat(manager: Any, user_id: str, say: Any) -> list[dict[str, Any]]:
+    """The chat flow: retrieve -> MemoryState -> agent (tools propose) -> persist after the run."""
+    from llm_memory.agent import DEMO_LABEL, demo_model
+    from llm_memory.chat import ChatService
+
+    configured = manager.settings.agent_model or manager.settings.agent_base_url
+    service = ChatService(manager, None if configured else demo_model())
+    label = configured or DEMO_LABEL
+    say(
+        f"\n5. Chat through the agent ({label}); it proposes memories, persisted only after the run:"
+    )
+    turns = []
+    for message in CHAT:
+        reply = service.chat(message, user_id, session_id="demo-chat")
+        turns.append(reply.model_dump(mode="json"))
+        say(f"   you: {message}\n   agent: {reply.response}")
+        created = ", ".join(repr(m.content) for m in reply.memories_created if m.type != "episodic")
+        say(f"   (retrieved {len(reply.memories_retrieved)}; stored {created or 'no new facts'})")
+    return turns
 
 
 def _where(described: dict[str, Any]) -> str:
