@@ -1,0 +1,392 @@
+"""The Chroma storage backend: embedded (``PersistentClient``) or client/server (``HttpClient``).
+
+All users share one collection; every record carries its ``user_id`` and every read is
+filtered by it (``bench_users.py`` measures the alternative, a collection per user). The
+collection has no Chroma embedding function: the core embeds, and every write and query
+passes vectors, so Chroma's default model is never loaded or downloaded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import chromadb
+from chromadb.api import ClientAPI
+from chromadb.api.models.Collection import Collection
+from chromadb.config import Settings as ChromaSettings
+from chromadb.errors import InvalidArgumentError, NotFoundError
+from llm_memory.errors import ConfigError, DimensionMismatch, EmbedderMismatch, LLMMemoryError
+from llm_memory.models import EmbedderInfo, MemoryItem
+from llm_memory.storage import MemoryFilter, StoreHit, VectorStore
+
+from llm_memory_chroma import dirlock, records
+
+__all__ = ["ChromaStore"]
+
+T = TypeVar("T")
+_INFO_KEYS = (
+    "llm_memory_embedder_name",
+    "llm_memory_embedder_model",
+    "llm_memory_embedder_dimension",
+)
+_CONFIGURATION = {"hnsw": {"space": "cosine"}}
+_EVERYTHING = ["metadatas", "documents"]
+
+
+class ChromaStore(VectorStore):
+    """Memories in one Chroma collection, embedded at ``path`` or on the server at ``host``."""
+
+    name = "chroma"
+    capabilities = frozenset({"persistent"})
+
+    def __init__(
+        self,
+        collection: str = "memories",
+        *,
+        path: str | os.PathLike[str] = "chroma_db",
+        host: str | None = None,
+        port: int = 8000,
+        ssl: bool = False,
+        headers: dict[str, str] | None = None,
+        tenant: str = chromadb.DEFAULT_TENANT,
+        database: str = chromadb.DEFAULT_DATABASE,
+    ) -> None:
+        self.collection_name = collection
+        self.path = Path(path)
+        self.mode = "http" if host else "embedded"
+        self._lock = threading.RLock()
+        self._pid = os.getpid()
+        self._closed = False
+        settings = ChromaSettings(anonymized_telemetry=False)
+        if host:
+            self.url, host, port, ssl = _server(host, port, ssl)
+            try:
+                self._client: ClientAPI = chromadb.HttpClient(
+                    host=host, port=port, ssl=ssl, headers=headers or None, settings=settings,
+                    tenant=tenant, database=database,
+                )  # fmt: skip
+            except (ValueError, ConnectionError) as exc:
+                raise ConfigError(
+                    f"Cannot reach the Chroma server at {self.url} ({exc}); start it with "
+                    "`chroma run --path ./chroma_db` or check CHROMA_HOST and CHROMA_PORT."
+                ) from exc
+        else:
+            self.url = None
+            # One System per directory in a process: chromadb keys it by this exact string.
+            dirlock.acquire(self.path, str(path))
+            try:
+                self._client = chromadb.PersistentClient(
+                    path=str(self.path.resolve()), settings=settings
+                )
+            except BaseException:
+                dirlock.release(self.path)
+                raise
+        try:
+            self.max_batch = max(1, int(self._client.get_max_batch_size()))
+            self._collection = self._open_collection()
+        except BaseException:
+            self.close()
+            raise
+        self._known_info: EmbedderInfo | None = None
+
+    # -- the collection ------------------------------------------------------------------
+    def _open_collection(self) -> Collection:
+        try:
+            collection = self._client.get_or_create_collection(
+                self.collection_name, configuration=_CONFIGURATION, embedding_function=None
+            )
+        except InvalidArgumentError as exc:
+            raise ConfigError(
+                f"Collection name {self.collection_name!r} is not valid for Chroma ({exc}); set "
+                "COLLECTION to 3-512 characters from a-z, A-Z, 0-9, '.', '_', '-'."
+            ) from exc
+        space = (collection.configuration_json.get("hnsw") or {}).get("space", "cosine")
+        if space != "cosine":
+            raise ConfigError(
+                f"Collection {self.collection_name!r} measures {space} distance; llm-memory needs "
+                "cosine. Set COLLECTION to another name."
+            )
+        return collection
+
+    def _run(self, operation: Callable[[Collection], T]) -> T:
+        """Run against the collection; if another client dropped and recreated it (a
+        ``clear`` or a reindex elsewhere), reopen it by name and try once more."""
+        collection = self._current()
+        try:
+            return operation(collection)
+        except NotFoundError:
+            with self._lock:
+                if self._collection is collection:
+                    self._collection = self._open_collection()
+            return operation(self._current())
+        except InvalidArgumentError as exc:
+            if "dimension" in str(exc):
+                raise DimensionMismatch(
+                    f"Collection {self.collection_name!r} refused the vectors: {exc}. Run "
+                    "`llm-memory reindex` or choose another collection."
+                ) from exc
+            raise
+
+    def _current(self) -> Collection:
+        if self._closed:
+            raise LLMMemoryError("This Chroma store is closed; open a new one.")
+        if self.mode == "embedded" and os.getpid() != self._pid:
+            raise LLMMemoryError(
+                f"This embedded Chroma store was opened in process {self._pid} before a fork; "
+                "open the store in each process, or share a Chroma server (CHROMA_HOST)."
+            )
+        return self._collection
+
+    def _fresh_collection(self) -> Collection:
+        collection = self._run(
+            lambda c: self._client.get_collection(c.name, embedding_function=None)
+        )
+        with self._lock:
+            self._collection = collection
+        return collection
+
+    # -- the embedder recorded with the data -----------------------------------------------
+    def embedding_info(self) -> EmbedderInfo | None:
+        metadata = self._fresh_collection().metadata or {}
+        name, model, dimension = (metadata.get(k) for k in _INFO_KEYS)
+        info = (
+            None if name is None else EmbedderInfo(name=name, model=model, dimension=int(dimension))
+        )
+        self._known_info = info
+        return info
+
+    def set_embedding_info(self, info: EmbedderInfo) -> None:
+        with self._lock:
+            collection = self._fresh_collection()
+            fixed = collection._model.dimension  # set by chromadb at the first write, never reset
+            if fixed is not None and fixed != info.dimension:
+                held = self.count()
+                if held:
+                    raise EmbedderMismatch(
+                        f"Collection {self.collection_name!r} holds {held} memories with {fixed}-"
+                        f"dimensional vectors; it cannot record {info}. Run `llm-memory reindex` "
+                        "or choose another collection."
+                    )
+                collection = self._recreate()
+            metadata = {k: v for k, v in (collection.metadata or {}).items() if k not in _INFO_KEYS}
+            metadata.update(zip(_INFO_KEYS, (info.name, info.model, info.dimension), strict=True))
+            collection.modify(metadata=metadata)
+            self._known_info = info
+
+    def _recreate(self) -> Collection:
+        with self._lock:
+            with contextlib.suppress(NotFoundError):
+                self._client.delete_collection(self.collection_name)
+            self._collection = self._open_collection()
+            self._known_info = None
+            return self._collection
+
+    def clear(self) -> None:
+        """Drop and recreate the collection: Chroma fixes a collection's dimension at its
+        first write, and a reindex may change it."""
+        self._recreate()
+
+    # -- writes ----------------------------------------------------------------------------
+    def upsert(self, items: Sequence[MemoryItem], vectors: Sequence[Sequence[float]]) -> None:
+        if len(items) != len(vectors):
+            raise ValueError(
+                f"upsert got {len(items)} items but {len(vectors)} vectors; pass one vector per item."
+            )
+        if not items:
+            return
+        embeddings = [[float(x) for x in vector] for vector in vectors]
+        self.check_dimension(embeddings)
+        lengths = {len(v) for v in embeddings}
+        if len(lengths) > 1:
+            raise DimensionMismatch(
+                f"Vectors of lengths {sorted(lengths)} cannot share one collection."
+            )
+        # The last write of a (user, id) wins, as it would in separate calls.
+        latest: dict[str, tuple[MemoryItem, list[float]]] = {}
+        for item, vector in zip(items, embeddings, strict=True):
+            latest[records.key(item.user_id, item.id)] = (item, vector)
+        self._write(list(latest.values()))
+
+    def _write(self, rows: Sequence[tuple[MemoryItem, list[float]]]) -> None:
+        for batch in _batches(rows, self.max_batch):
+            encoded = [records.encode(item) for item, _ in batch]
+            self._run(
+                lambda c, encoded=encoded, batch=batch: c.upsert(
+                    ids=[e[0] for e in encoded],
+                    documents=[e[1] for e in encoded],
+                    metadatas=[e[2] for e in encoded],
+                    embeddings=[vector for _, vector in batch],
+                )
+            )
+
+    def update(self, items: Sequence[MemoryItem]) -> None:
+        # Chroma's update would re-embed a changed document; pass the stored vectors back.
+        latest = {records.key(i.user_id, i.id): i for i in items}
+        for keys in _batches(list(latest), self.max_batch):
+            stored = self._run(
+                lambda c, keys=keys: c.get(ids=list(keys), include=["embeddings", "metadatas"])
+            )
+            rows = zip(stored["ids"], stored["embeddings"], stored["metadatas"], strict=True)
+            self._write(
+                [
+                    (latest[k], [float(x) for x in v])
+                    for k, v, m in rows
+                    if m["user_id"] == latest[k].user_id
+                ]
+            )
+
+    def delete(self, user_id: str, ids: Sequence[str]) -> int:
+        found = self._keys(user_id, ids)
+        self._delete_keys(found)
+        return len(found)
+
+    def delete_user(self, user_id: str) -> int:
+        found = self._run(lambda c: c.get(where=records.user_where(user_id), include=[])["ids"])
+        self._delete_keys(found)
+        return len(found)
+
+    def _delete_keys(self, keys: Sequence[str]) -> None:
+        for batch in _batches(keys, self.max_batch):
+            self._run(lambda c, batch=batch: c.delete(ids=list(batch)))
+
+    # -- reads -----------------------------------------------------------------------------
+    # Reads by id pass no ``where``: chromadb 1.5 plans ids + where badly (1.7 s instead of
+    # 0.1 s for 2,000 ids). The id is a hash of (user, id); the user is checked on each row.
+    def get(self, user_id: str, ids: Sequence[str]) -> list[MemoryItem]:
+        found = {item.id: item for item in self._get_items(user_id, ids)}
+        return [found[i] for i in dict.fromkeys(ids) if i in found]
+
+    def _get_items(self, user_id: str, ids: Sequence[str]) -> Iterator[MemoryItem]:
+        keys = list(dict.fromkeys(records.key(user_id, i) for i in ids))
+        for batch in _batches(keys, self.max_batch):
+            got = self._run(lambda c, batch=batch: c.get(ids=list(batch), include=_EVERYTHING))
+            for document, metadata in zip(got["documents"], got["metadatas"], strict=True):
+                if metadata["user_id"] == user_id:
+                    yield records.decode(document, metadata)
+
+    def _keys(self, user_id: str, ids: Sequence[str]) -> list[str]:
+        """The Chroma ids of those of ``ids`` this user has."""
+        keys = list(dict.fromkeys(records.key(user_id, i) for i in ids))
+        found: list[str] = []
+        for batch in _batches(keys, self.max_batch):
+            got = self._run(lambda c, batch=batch: c.get(ids=list(batch), include=["metadatas"]))
+            found.extend(
+                k
+                for k, m in zip(got["ids"], got["metadatas"], strict=True)
+                if m["user_id"] == user_id
+            )
+        return found
+
+    def list(self, flt: MemoryFilter, limit: int = 100, offset: int = 0) -> list[MemoryItem]:
+        if flt.types == () or limit <= 0:
+            return []
+        # Chroma pages in insertion order, so sort the user's matches here and decode one page.
+        got = self._run(lambda c: c.get(where=records.where(flt), include=_EVERYTHING))
+        rows = sorted(
+            zip(got["metadatas"], got["documents"], strict=True),
+            key=lambda r: records.sort_key(r[0]),
+        )
+        start = max(offset, 0)
+        return [
+            records.decode(document, metadata) for metadata, document in rows[start : start + limit]
+        ]
+
+    def count(self, user_id: str | None = None) -> int:
+        if user_id is None:
+            return self._run(lambda c: c.count())
+        return len(self._run(lambda c: c.get(where=records.user_where(user_id), include=[])["ids"]))
+
+    def users(self) -> list[str]:
+        found: set[str] = set()
+        offset = 0
+        while True:
+            got = self._run(
+                lambda c, offset=offset: c.get(
+                    include=["metadatas"], limit=self.max_batch, offset=offset
+                )
+            )
+            found.update(m["user_id"] for m in got["metadatas"])
+            if len(got["ids"]) < self.max_batch:
+                return sorted(found)
+            offset += len(got["ids"])
+
+    def query(self, vector: Sequence[float], flt: MemoryFilter, k: int) -> list[StoreHit]:
+        if k <= 0 or flt.types == ():
+            return []
+        embedding = [float(x) for x in vector]
+        info = self._known_info  # a server round trip per query is too dear; the server checks too
+        if info is not None and len(embedding) != info.dimension:
+            self.check_dimension([embedding])
+        got = self._run(
+            lambda c: c.query(
+                query_embeddings=[embedding], n_results=k, where=records.where(flt),
+                include=["metadatas", "documents", "distances"],
+            )
+        )  # fmt: skip
+        rows = zip(got["documents"][0], got["metadatas"][0], got["distances"][0], strict=True)
+        return [
+            StoreHit(records.decode(doc, meta), 1.0 - float(distance))
+            for doc, meta, distance in rows
+        ]
+
+    def get_vectors(self, user_id: str, ids: Sequence[str]) -> dict[str, list[float]]:
+        keys = list(dict.fromkeys(records.key(user_id, i) for i in ids))
+        vectors: dict[str, list[float]] = {}
+        for batch in _batches(keys, self.max_batch):
+            got = self._run(
+                lambda c, batch=batch: c.get(ids=list(batch), include=["embeddings", "metadatas"])
+            )
+            for metadata, embedding in zip(got["metadatas"], got["embeddings"], strict=True):
+                if metadata["user_id"] == user_id:
+                    vectors[records.memory_id(metadata)] = [float(x) for x in embedding]
+        return vectors
+
+    # -- housekeeping ------------------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        where = self.url if self.mode == "http" else os.path.abspath(self.path)
+        return {
+            "backend": self.name,
+            "mode": self.mode,
+            "location": where,
+            "collection": self.collection_name,
+            "memories": self.count(),
+        }
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                self._client.close()
+            finally:
+                if self.mode == "embedded":
+                    dirlock.release(self.path)
+
+    def __enter__(self) -> ChromaStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _server(host: str, port: int, ssl: bool) -> tuple[str, str, int, bool]:
+    """Accept ``host`` as a bare name or as a URL (``https://chroma.example:443``)."""
+    if "://" in host:
+        parts = urlsplit(host)
+        ssl = parts.scheme == "https"
+        port = parts.port or (443 if ssl else port)
+        host = parts.hostname or host
+    url = f"{'https' if ssl else 'http'}://{host}:{port}"
+    return url, host, port, ssl
+
+
+def _batches(rows: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
