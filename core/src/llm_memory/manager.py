@@ -6,7 +6,7 @@ import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -31,6 +31,9 @@ from llm_memory.scoring import Scorer
 from llm_memory.settings import Settings, load_settings, validation_problems
 from llm_memory.storage import MemoryFilter, StoreHit, VectorStore
 from llm_memory.vocab import MEMORY_TYPES
+
+if TYPE_CHECKING:
+    from llm_memory.snapshot.engine import Snapshots
 
 Progress = Callable[[int], None]
 PAGE = 1000
@@ -66,6 +69,7 @@ class MemoryManager:
         self.summarizer = summarizer or ExtractiveSummarizer()
         self.keyword_index = keyword_index
         self._snapshot_store = snapshot_store
+        self._snapshots: Snapshots | None = None
         self._lock = threading.RLock()
         self._embedder_checked = False
         self._access = AccessTracker(store, self._lock)
@@ -91,7 +95,7 @@ class MemoryManager:
         keyword_index = None
         if settings.hybrid_search and "keyword_search" not in store.capabilities:
             keyword_index = _keyword_index_for(store, settings)
-        return cls(
+        manager = cls(
             store,
             embedder,
             scorer,
@@ -100,6 +104,10 @@ class MemoryManager:
             keyword_index=keyword_index,
             settings=settings,
         )
+        # A restore that a crash interrupted is finished (or undone) before anything else
+        # reads this store, by whichever process opens it next.
+        manager.snapshots.recover()
+        return manager
 
     # -- parts built on demand -------------------------------------------------------
     @property
@@ -109,6 +117,15 @@ class MemoryManager:
 
             self._snapshot_store = build("snapshot", self.settings.snapshot_store, self.settings)
         return self._snapshot_store
+
+    @property
+    def snapshots(self) -> Snapshots:
+        """Snapshot operations: ``create``, ``list``, ``restore``, ``delete``, ``prune``."""
+        if self._snapshots is None:
+            from llm_memory.snapshot.engine import Snapshots
+
+            self._snapshots = Snapshots(self)
+        return self._snapshots
 
     # -- the embedder recorded with the data -------------------------------------------
     def check_embedder(self) -> None:

@@ -30,7 +30,6 @@ class ServerState:
     latencies: Latencies = field(default_factory=Latencies)
     owns_manager: bool = False
     _chat: ChatService | None = None
-    _snapshots: Any = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def chat(self) -> ChatService:
@@ -43,12 +42,7 @@ class ServerState:
             return self._chat
 
     def snapshots(self) -> Any:
-        with self._lock:
-            if self._snapshots is None:
-                from llm_memory.snapshot.engine import Snapshots
-
-                self._snapshots = Snapshots(self.manager)
-            return self._snapshots
+        return self.manager.snapshots
 
 
 def state(request: Request) -> ServerState:

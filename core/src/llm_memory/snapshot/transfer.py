@@ -1,0 +1,204 @@
+"""Moving memories between a store and a staged snapshot directory: dump, stage, apply."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from llm_memory.embedding import Embedder
+from llm_memory.errors import SnapshotError
+from llm_memory.models import EmbedderInfo
+from llm_memory.snapshot.archive import PartWriter, iter_parts
+from llm_memory.storage import MemoryFilter, VectorStore
+
+#: ``progress(phase, done, total)``; phases: dump, verify, embed, apply.
+Progress = Callable[[str, int, int], None]
+PAGE = 1000
+EMBED_BATCH = 256
+
+
+def _noop(phase: str, done: int, total: int) -> None:
+    pass
+
+
+def dump(
+    store: VectorStore,
+    users: Sequence[str],
+    directory: Path,
+    progress: Progress | None = None,
+    page: int = PAGE,
+) -> PartWriter:
+    """Write every memory (and vector) of ``users`` as parts in ``directory``."""
+    progress = progress or _noop
+    total = sum(store.count(user) for user in users)
+    writer, done = PartWriter(directory), 0
+    progress("dump", 0, total)
+    for user in users:
+        seen: set[str] = set()
+        offset = 0
+        while True:
+            batch = store.list(MemoryFilter(user_id=user), limit=page, offset=offset)
+            fresh = [item for item in batch if item.id not in seen]
+            vectors = store.get_vectors(user, [item.id for item in fresh])
+            missing = [item.id for item in fresh if item.id not in vectors]
+            if missing and store.get(user, missing):
+                raise SnapshotError(
+                    f"Storage backend {store.name!r} returned no vector for memory {missing[0]!r} of "
+                    f"{user!r}; run `llm-memory reindex` and take the snapshot again."
+                )
+            fresh = [item for item in fresh if item.id in vectors]  # the others were just deleted
+            seen.update(item.id for item in fresh)
+            if fresh:
+                writer.add(
+                    user, fresh, np.asarray([vectors[item.id] for item in fresh], dtype=np.float32)
+                )
+            done += len(fresh)
+            progress("dump", done, max(total, done))
+            if len(batch) < page:
+                break
+            offset += page
+    return writer
+
+
+def stage(
+    source: Path,
+    manifest: dict[str, Any],
+    target: Path,
+    users: set[str] | None,
+    embedder: Embedder,
+    label: str,
+    progress: Progress | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """Validate every record of ``source`` and write the parts to apply into ``target``.
+
+    Vectors made by another embedder (name, model or dimension) are replaced by the
+    configured embedder's. Returns the staged manifest and whether it re-embedded.
+    """
+    progress = progress or _noop
+    recorded = manifest.get("embedder")
+    wanted = embedder.info()
+    reembed = recorded is None or _info(recorded, label) != wanted
+    phase = "embed" if reembed else "verify"
+    total = sum(p["count"] for p in manifest["parts"] if users is None or p["user_id"] in users)
+    writer, done = PartWriter(target), 0
+    progress(phase, 0, total)
+    for part, items, vectors in iter_parts(source, manifest, label, users):
+        if reembed:
+            vectors = _embed(embedder, [item.content for item in items])
+        elif vectors.shape[1] != wanted.dimension:
+            raise SnapshotError(
+                f"{label} is corrupt: its vectors do not have {wanted.dimension} dimensions."
+            )
+        writer.add(part["user_id"], items, vectors)
+        done += len(items)
+        progress(phase, done, total)
+    staged = writer.finish(
+        id=manifest.get("id"),
+        created_at=manifest.get("created_at"),
+        scope={"user_id": manifest.get("scope", {}).get("user_id")},
+        embedder=wanted.model_dump(),
+    )
+    return staged, reembed
+
+
+def _info(data: Any, label: str) -> EmbedderInfo:
+    try:
+        return EmbedderInfo.model_validate(data)
+    except ValueError:
+        raise SnapshotError(f"{label} is corrupt: its manifest names no valid embedder.") from None
+
+
+def _embed(embedder: Embedder, texts: list[str]) -> np.ndarray:
+    out: list[list[float]] = []
+    for start in range(0, len(texts), EMBED_BATCH):
+        chunk = texts[start : start + EMBED_BATCH]
+        try:
+            vectors = embedder.embed_documents(chunk)
+        except Exception as exc:
+            raise SnapshotError(
+                f"Re-embedding the snapshot with {embedder.name} failed, the store was not touched: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        if len(vectors) != len(chunk):
+            raise SnapshotError(
+                f"Embedder {embedder.name} returned {len(vectors)} vectors for {len(chunk)} texts."
+            )
+        out.extend(vectors)
+    return np.asarray(out, dtype=np.float32).reshape(len(texts), -1)
+
+
+def apply(
+    store: VectorStore,
+    directory: Path,
+    manifest: dict[str, Any],
+    users: Sequence[str] | None,
+    label: str,
+    keyword_index: Any = None,
+    progress: Progress | None = None,
+) -> int:
+    """Make the store (all of it, or only ``users``) hold exactly the staged parts.
+
+    Idempotent, so an interrupted apply can simply run again. New versions are upserted
+    before the memories the snapshot does not hold are deleted, so the store is never
+    emptied on the way (unless the recorded embedder must change, which needs a clear).
+    """
+    progress = progress or _noop
+    scope = None if users is None else set(users)
+    info = _info(manifest["embedder"], label) if manifest.get("embedder") else None
+    _prepare(store, scope, info, keyword_index)
+    total = sum(p["count"] for p in manifest["parts"] if scope is None or p["user_id"] in scope)
+    kept: dict[str, set[str]] = {}
+    done = 0
+    progress("apply", 0, total)
+    for part, items, vectors in iter_parts(directory, manifest, label, scope):
+        store.upsert(items, vectors.tolist())
+        if keyword_index is not None:
+            keyword_index.add(items)
+        kept.setdefault(part["user_id"], set()).update(item.id for item in items)
+        done += len(items)
+        progress("apply", done, total)
+    for user in sorted(scope if scope is not None else set(store.users())):
+        if user not in kept:
+            store.delete_user(user)
+            continue
+        extra = [i for i in _ids(store, user) if i not in kept[user]]
+        for start in range(0, len(extra), PAGE):
+            store.delete(user, extra[start : start + PAGE])
+    return done
+
+
+def _prepare(
+    store: VectorStore, scope: set[str] | None, info: EmbedderInfo | None, keyword_index: Any
+) -> None:
+    current = store.embedding_info()
+    if info is not None and current is not None and current != info:
+        if scope is not None and store.count() != sum(store.count(u) for u in scope):
+            raise SnapshotError(
+                f"The store holds vectors from {current}, the snapshot is staged for {info}: run "
+                "`llm-memory reindex` first, or restore all users."
+            )
+        if scope is None:
+            store.clear()
+        else:
+            for user in scope:
+                store.delete_user(user)
+    if info is not None and current != info:
+        store.set_embedding_info(info)
+    if keyword_index is not None:
+        if scope is None:
+            keyword_index.clear()
+        else:
+            for user in scope:
+                keyword_index.delete_user(user)
+
+
+def _ids(store: VectorStore, user: str) -> list[str]:
+    ids: list[str] = []
+    while True:
+        batch = store.list(MemoryFilter(user_id=user), limit=PAGE, offset=len(ids))
+        ids.extend(item.id for item in batch)
+        if len(batch) < PAGE:
+            return ids
