@@ -9,6 +9,11 @@ from typing import Any
 import click
 
 from llm_memory.cli import admin, memories
+from llm_memory.cli.chat import chat
+from llm_memory.cli.demo import demo
+from llm_memory.cli.serve import serve
+from llm_memory.cli.snapshots import snapshot
+from llm_memory.plugins import get_plugin_manager
 
 
 class MemoryGroup(click.Group):
@@ -62,29 +67,8 @@ def cli(ctx: click.Context, config: str | None) -> None:
     ctx.obj["config"] = config
 
 
-for command in (*memories.COMMANDS, *admin.COMMANDS):
+for command in (*memories.COMMANDS, *admin.COMMANDS, snapshot, chat, serve, demo):
     cli.add_command(command)
 
-
-def _optional_commands() -> None:
-    """Commands whose modules may not be present in every build of the core."""
-    import importlib
-
-    for module_name, attr in (
-        ("llm_memory.cli.snapshots", "snapshot"),
-        ("llm_memory.cli.chat", "chat"),
-        ("llm_memory.cli.serve", "serve"),
-        ("llm_memory.cli.demo", "demo"),
-    ):
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError:
-            continue
-        cli.add_command(getattr(module, attr))
-
-
-_optional_commands()
-
-from llm_memory.plugins import get_plugin_manager  # noqa: E402
-
+# Plugins add their own command groups (register_commands); a failure is recorded, not fatal.
 get_plugin_manager().commands(cli)

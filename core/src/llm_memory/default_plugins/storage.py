@@ -5,25 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
 from llm_memory.hookspecs import hookimpl
 from llm_memory.providers import Provider
 
 
-class MemoryStoreOptions(BaseSettings):
-    """Settings of the ``memory`` backend (``MEMORY_STORE_*`` or the ``[memory]`` table)."""
-
-    model_config = SettingsConfigDict(env_prefix="MEMORY_STORE_")
-
-    path: Path | None = Field(
-        None,
-        description="JSON file holding the memories; default: <vector_store_dir>/memory_store.json.",
-    )
-
-
-def _memory_store(options: MemoryStoreOptions, settings: Any) -> Any:
+def _memory_store(options: Any, settings: Any) -> Any:
     # numpy is imported only when the backend is built, not when plugins load.
     from llm_memory.storage.memory import MemoryStore
 
@@ -36,7 +22,7 @@ def register_storage_backends() -> list[Provider]:
         Provider(
             "memory",
             _memory_store,
-            MemoryStoreOptions,
+            "llm_memory.storage.memory_options:MemoryStoreOptions",
             "In-process store (numpy), optionally persisted to a JSON file",
         )
     ]

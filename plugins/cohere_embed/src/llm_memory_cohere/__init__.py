@@ -10,18 +10,16 @@ from typing import Any
 from llm_memory import hookimpl
 from llm_memory.providers import Provider
 
-from llm_memory_cohere.options import CohereOptions
-
 __all__ = ["CohereOptions", "register_embedders", "register_rerankers"]
 
 
-def _embedder(options: CohereOptions, settings: Any) -> Any:
+def _embedder(options: Any, settings: Any) -> Any:
     from llm_memory_cohere.embedder import CohereEmbedder
 
     return CohereEmbedder.from_options(options, getattr(settings, "embedding_model", None))
 
 
-def _reranker(options: CohereOptions, settings: Any) -> Any:
+def _reranker(options: Any, settings: Any) -> Any:
     from llm_memory_cohere.rerank import CohereReranker
 
     return CohereReranker.from_options(options)
@@ -33,7 +31,7 @@ def register_embedders() -> list[Provider]:
         Provider(
             "cohere",
             _embedder,
-            CohereOptions,
+            "llm_memory_cohere.options:CohereOptions",
             "Cohere Embed (v2 API), search_document/search_query.",
         )
     ]
@@ -42,5 +40,10 @@ def register_embedders() -> list[Provider]:
 @hookimpl
 def register_rerankers() -> list[Provider]:
     return [
-        Provider("cohere", _reranker, CohereOptions, "Cohere Rerank (v2 API): RERANKER=cohere.")
+        Provider(
+            "cohere",
+            _reranker,
+            "llm_memory_cohere.options:CohereOptions",
+            "Cohere Rerank (v2 API): RERANKER=cohere.",
+        )
     ]

@@ -10,12 +10,10 @@ from typing import Any
 from llm_memory import hookimpl
 from llm_memory.providers import Provider
 
-from llm_memory_openai.options import OpenAIOptions
-
-__all__ = ["OpenAIOptions", "register_embedders"]
+__all__ = ["register_embedders"]
 
 
-def _factory(options: OpenAIOptions, settings: Any) -> Any:
+def _factory(options: Any, settings: Any) -> Any:
     from llm_memory_openai.embedder import OpenAIEmbedder
 
     return OpenAIEmbedder.from_options(options, getattr(settings, "embedding_model", None))
@@ -27,7 +25,7 @@ def register_embedders() -> list[Provider]:
         Provider(
             "openai",
             _factory,
-            OpenAIOptions,
+            "llm_memory_openai.options:OpenAIOptions",
             "OpenAI embeddings (text-embedding-3-*) or any OpenAI-compatible server (OPENAI_BASE_URL).",
         )
     ]
