@@ -1,0 +1,422 @@
+"""The LanceDB vector store: one Lance table, in a local directory or on object storage.
+
+Every write is one Lance commit (a ``merge_insert`` on the ``key`` column, which is
+``(user_id, id)`` in one string and the table's primary key, or a ``delete``), so it is
+all or nothing. Lance commits are optimistic: a writer that loses the race to another
+writer (thread, process or machine) rebases or retries inside lance; what still fails with
+a commit conflict is retried here, with backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import lancedb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from lancedb.expr import col, lit
+from lancedb.query import ColumnOrdering, MatchQuery
+from llm_memory.errors import ConfigError, DimensionMismatch, NotSupported
+from llm_memory.models import EmbedderInfo, MemoryItem
+from llm_memory.storage import MemoryFilter, StoreHit, VectorStore
+
+from llm_memory_lancedb import indexes, rows
+from llm_memory_lancedb.options import LanceDBOptions
+
+__all__ = ["LanceDBStore"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+_SECRET = re.compile(r"secret|token|password|key", re.IGNORECASE)
+_CONFLICT = re.compile(r"conflict|too many concurrent", re.IGNORECASE)
+
+
+class LanceDBStore(VectorStore):
+    """Memories in one LanceDB table, with a BTREE index on ``user_id``, a native
+    full-text index on ``content`` and, past ``ann_index_threshold`` rows, an ANN index."""
+
+    name = "lancedb"
+
+    def __init__(
+        self,
+        uri: str | Path,
+        table: str = "memories",
+        options: LanceDBOptions | None = None,
+    ) -> None:
+        self.options = options or LanceDBOptions()
+        self.uri = str(uri)
+        self.table_name = table
+        self._storage = self.options.resolved_storage_options()
+        seconds = self.options.read_consistency_seconds
+        try:
+            self._db: Any = lancedb.connect(
+                self.uri,
+                storage_options=self._storage or None,
+                read_consistency_interval=None if seconds is None else timedelta(seconds=seconds),
+            )
+        except (ValueError, OSError, RuntimeError) as exc:
+            raise ConfigError(_connect_error(self.uri, exc)) from exc
+        self._tbl: Any = None
+        self._lock = threading.RLock()
+        self._ann_settled = False  # the ANN index exists, or this process gave up building it
+        self._builder: threading.Thread | None = None
+        self._writes = 0
+
+    @classmethod
+    def from_options(cls, options: LanceDBOptions, settings: Any) -> LanceDBStore:
+        uri = options.uri or str(Path(settings.vector_store_dir) / "lancedb")
+        return cls(uri, options.table or settings.collection, options)
+
+    @property
+    def capabilities(self) -> frozenset[str]:  # type: ignore[override]
+        return frozenset({"persistent", "keyword_search"} if self.options.fts else {"persistent"})
+
+    # -- the embedder ------------------------------------------------------------------
+    def embedding_info(self) -> EmbedderInfo | None:
+        table = self._table()
+        return None if table is None else rows.info_of(table.schema)
+
+    def set_embedding_info(self, info: EmbedderInfo) -> None:
+        with self._lock:
+            table = self._table()
+            if table is None:
+                self._create(info.dimension, info)
+            elif rows.dimension_of(table.schema) == info.dimension:
+                meta = {rows.EMBEDDER_KEY: info.model_dump_json()}
+                self._retry(
+                    lambda: table.update_field_metadata({"path": "vector", "metadata": meta})
+                )
+            elif table.count_rows() == 0:
+                self.clear()
+                self._create(info.dimension, info)
+            else:
+                raise DimensionMismatch(
+                    f"Table {self.table_name!r} holds {table.count_rows()} memories of "
+                    f"{rows.dimension_of(table.schema)} dimensions, not {info.dimension}. Run "
+                    "`llm-memory reindex` (it clears the table first) or choose another table."
+                )
+
+    def check_dimension(self, vectors: Sequence[Sequence[float]]) -> None:
+        super().check_dimension(vectors)
+        table = self._table()
+        want = rows.dimension_of(table.schema) if table is not None else None
+        for vector in vectors:
+            want = len(vector) if want is None else want
+            if len(vector) != want:
+                raise DimensionMismatch(
+                    f"Table {self.table_name!r} holds {want}-dimensional vectors; got a "
+                    f"{len(vector)}-dimensional one. Run `llm-memory reindex` or choose another table."
+                )
+
+    # -- writes ------------------------------------------------------------------------
+    def upsert(self, items: Sequence[MemoryItem], vectors: Sequence[Sequence[float]]) -> None:
+        if len(items) != len(vectors):
+            raise ValueError(
+                f"upsert got {len(items)} items but {len(vectors)} vectors; pass one per item."
+            )
+        if not items:
+            return
+        self.check_dimension(vectors)
+        items, vectors = rows.last_per_key(items, vectors)
+        with self._lock:
+            table = self._table()  # not `or`: an empty Table is falsy (it has a __len__)
+            if table is None:
+                table = self._create(len(vectors[0]), None)
+        data = rows.to_table(items, vectors, table.schema)
+        self._retry(
+            lambda: (
+                table.merge_insert("key")
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .execute(data)
+            )
+        )
+        self._after_write(table)
+
+    def update(self, items: Sequence[MemoryItem]) -> None:
+        table = self._table()
+        if table is None or not items:
+            return
+        items, _ = rows.last_per_key(items, None)
+        # Without the vector column, a matched row keeps its stored vector.
+        data = rows.to_table(items, None, table.schema)
+        self._retry(lambda: table.merge_insert("key").when_matched_update_all().execute(data))
+        self._after_write(table)
+
+    def delete(self, user_id: str, ids: Sequence[str]) -> int:
+        table = self._table()
+        if table is None or not ids:
+            return 0
+        where = rows.where_keys(user_id, sorted(set(ids))).to_sql()  # one commit: all or none
+        deleted = self._retry(lambda: table.delete(where)).num_deleted_rows
+        self._after_write(table)
+        return int(deleted)
+
+    def delete_user(self, user_id: str) -> int:
+        table = self._table()
+        if table is None:
+            return 0
+        where = (col("user_id") == lit(user_id)).to_sql()
+        deleted = self._retry(lambda: table.delete(where)).num_deleted_rows
+        self._after_write(table)
+        return int(deleted)
+
+    def clear(self) -> None:
+        """Drop the table: a reindex may then create it with another dimension."""
+        self.wait_for_index()
+        with self._lock:
+            if self._table() is not None:
+                self._db.drop_table(self.table_name)
+            self._tbl = None
+            self._ann_settled = False
+
+    # -- reads -------------------------------------------------------------------------
+    def get(self, user_id: str, ids: Sequence[str]) -> list[MemoryItem]:
+        found = {m.id: m for m in self._fetch(user_id, ids, list(rows.FIELDS), rows.to_items)}
+        return [found[i] for i in ids if i in found]
+
+    def get_vectors(self, user_id: str, ids: Sequence[str]) -> dict[str, list[float]]:
+        def convert(batch: pa.Table) -> list[tuple[str, list[float]]]:
+            vectors = batch["vector"].to_pylist()
+            ids = batch["id"].to_pylist()
+            return [(i, [float(x) for x in v]) for i, v in zip(ids, vectors, strict=True) if v]
+
+        return dict(self._fetch(user_id, ids, ["id", "vector"], convert))
+
+    def list(self, flt: MemoryFilter, limit: int = 100, offset: int = 0) -> list[MemoryItem]:
+        table, where = self._table(), rows.where(flt)
+        if table is None or where is None or limit <= 0:
+            return []
+        order = [ColumnOrdering(column_name="created_at"), ColumnOrdering(column_name="id")]
+        query = table.search().where(where).order_by(order).offset(offset).limit(limit)
+        return rows.to_items(query.select(list(rows.FIELDS)).to_arrow())
+
+    def count(self, user_id: str | None = None) -> int:
+        table = self._table()
+        if table is None:
+            return 0
+        if user_id is None:
+            return int(table.count_rows())
+        return int(table.count_rows((col("user_id") == lit(user_id)).to_sql()))
+
+    def users(self) -> list[str]:
+        table = self._table()
+        if table is None:
+            return []
+        ids = table.search().select(["user_id"]).limit(None).to_arrow()["user_id"]
+        return sorted(pc.unique(ids).to_pylist())
+
+    def query(self, vector: Sequence[float], flt: MemoryFilter, k: int) -> list[StoreHit]:
+        table, where = self._table(), rows.where(flt)
+        if table is None or where is None or k <= 0:
+            return []
+        self.check_dimension([vector])
+        opts = self.options
+        query = (
+            table.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector")
+            .distance_type("cosine")
+            .where(where, prefilter=True)
+            .limit(k)
+            .select([*rows.FIELDS, "_distance"])
+        )
+        if opts.nprobes:
+            query = query.nprobes(opts.nprobes)
+        if opts.refine_factor:
+            query = query.refine_factor(opts.refine_factor)
+        if opts.ef:
+            query = query.ef(opts.ef)
+        result = query.to_arrow()
+        scores = [1.0 - d if d == d else 0.0 for d in result["_distance"].to_pylist()]  # NaN: 0
+        return [StoreHit(m, s) for m, s in zip(rows.to_items(result), scores, strict=True)]
+
+    def keyword_query(self, text: str, flt: MemoryFilter, k: int) -> list[StoreHit]:
+        if not self.options.fts:
+            raise NotSupported(
+                "Full-text search is off for this lancedb store; set LANCEDB_FTS=true to use it."
+            )
+        table, where = self._table(), rows.where(flt)
+        if table is None or where is None or k <= 0 or not text.strip():
+            return []
+        query = (
+            table.search(MatchQuery(text, "content"), query_type="fts")
+            .where(where, prefilter=True)
+            .limit(k)
+            .select([*rows.FIELDS, "_score"])
+        )
+        result = query.to_arrow()
+        scores = result["_score"].to_pylist()
+        return [StoreHit(m, float(s)) for m, s in zip(rows.to_items(result), scores, strict=True)]
+
+    # -- housekeeping --------------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        table = self._table()
+        out: dict[str, Any] = {
+            "backend": self.name,
+            "uri": _mask_uri(self.uri),
+            "table": self.table_name,
+            "collection": self.table_name,
+            "storage_options": {
+                k: "********" if _SECRET.search(k) and k != "allow_http" else v
+                for k, v in sorted(self._storage.items())
+            },
+        }
+        if table is None:
+            return {**out, "memories": 0, "indexes": []}
+        info = rows.info_of(table.schema)
+        out.update(
+            memories=int(table.count_rows()),
+            version=int(table.version),
+            dimension=rows.dimension_of(table.schema),
+            embedder=str(info) if info else None,
+            indexes=indexes.describe(table),
+            ann_index_threshold=self.options.ann_index_threshold,
+        )
+        return out
+
+    def optimize(self) -> None:
+        """Compact small files and fold rows written since into every index."""
+        table = self._table()
+        if table is not None:
+            self._retry(table.optimize)
+
+    def create_vector_index(self) -> None:
+        """Build the ANN index now, whatever the row count (it needs a few hundred rows)."""
+        table = self._table()
+        if table is None:
+            raise ConfigError(
+                f"Table {self.table_name!r} does not exist yet; write memories first."
+            )
+        self.wait_for_index()
+        with self._lock:
+            self._build_ann(table)
+
+    def wait_for_index(self, timeout: float | None = None) -> bool:
+        """Wait for a background ANN build started by a write; False if still running."""
+        builder = self._builder
+        if builder is not None:
+            builder.join(timeout)
+            return not builder.is_alive()
+        return True
+
+    def close(self) -> None:
+        # A build in progress is finished, not abandoned: a CLI writing one memory per
+        # process would otherwise never see its table indexed.
+        self.wait_for_index()
+        self._tbl = None
+        self._db = None
+
+    # -- internals -----------------------------------------------------------------------
+    def _table(self) -> Any:
+        if self._tbl is None:
+            if self._db is None:
+                raise ConfigError("This lancedb store is closed; build a new one to use it.")
+            try:
+                self._tbl = self._db.open_table(self.table_name)
+            except ValueError:  # "Table 'x' was not found"
+                return None
+            self._ann_settled = indexes.ensure(self._tbl, self.options.fts, self._retry)
+        return self._tbl
+
+    def _create(self, dimension: int, info: EmbedderInfo | None) -> Any:
+        schema = rows.schema(dimension, info)
+        table = self._db.create_table(self.table_name, schema=schema, exist_ok=True)
+        if rows.dimension_of(table.schema) != dimension:  # another process won the race
+            raise DimensionMismatch(
+                f"Table {self.table_name!r} was just created by another writer with "
+                f"{rows.dimension_of(table.schema)}-dimensional vectors, not {dimension}."
+            )
+        self._tbl = table
+        self._ann_settled = indexes.ensure(table, self.options.fts, self._retry)
+        return table
+
+    def _after_write(self, table: Any) -> None:
+        self._writes += 1
+        every = self.options.optimize_every
+        if every and self._writes % every == 0:
+            try:
+                self.optimize()
+            except Exception as exc:  # housekeeping must never fail a write that succeeded
+                log.warning("lancedb optimize of %r failed: %s", self.table_name, exc)
+        if self._ann_settled or self._builder is not None:
+            return
+        if table.count_rows() >= self.options.ann_index_threshold:
+            with self._lock:
+                if not self._ann_settled and self._builder is None:
+                    # Training takes seconds to minutes; searches stay exact (flat) meanwhile.
+                    self._builder = threading.Thread(
+                        target=self._build_ann_in_background, args=(table,), daemon=True
+                    )
+                    self._builder.start()
+
+    def _build_ann_in_background(self, table: Any) -> None:
+        try:
+            self._build_ann(table)
+        except Exception as exc:
+            self._ann_settled = True  # no retry on every write; the next process will try
+            log.warning("lancedb: building the ANN index of %r failed: %s", self.table_name, exc)
+        finally:
+            self._builder = None
+
+    def _build_ann(self, table: Any) -> None:
+        started = time.monotonic()
+        indexes.create(table, "vector", indexes.ann_config(self.options), self._retry)
+        self._ann_settled = True
+        elapsed = time.monotonic() - started
+        log.info(
+            "lancedb: built %s on %r in %.1fs", self.options.index_type, self.table_name, elapsed
+        )
+
+    def _fetch(
+        self,
+        user_id: str,
+        ids: Sequence[str],
+        columns: list[str],
+        convert: Callable[[pa.Table], list[T]],
+    ) -> list[T]:
+        table = self._table()
+        if table is None or not ids:
+            return []
+        out: list[T] = []
+        for chunk in rows.chunks(sorted(set(ids))):
+            where = rows.where_keys(user_id, chunk)
+            out += convert(table.search().where(where).select(columns).limit(None).to_arrow())
+        return out
+
+    def _retry(self, write: Callable[[], T]) -> T:
+        """Run one commit; retry it with jittered backoff while it loses commit races."""
+        for attempt in range(self.options.write_retries + 1):
+            try:
+                return write()
+            except (RuntimeError, OSError, ValueError) as exc:
+                if not _CONFLICT.search(str(exc)) or attempt == self.options.write_retries:
+                    raise
+                log.info("lancedb commit conflict on %r, retrying: %s", self.table_name, exc)
+                time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.5))
+        raise AssertionError("unreachable")
+
+
+def _connect_error(uri: str, exc: Exception) -> str:
+    text = str(exc)
+    where = f"Cannot open the lancedb database at {_mask_uri(uri)!r}"
+    if "BadScheme" in text:
+        return f"{where}: the endpoint is plain http; set LANCEDB_ALLOW_HTTP=true (or use https)."
+    if "NoSuchBucket" in text:
+        return f"{where}: the bucket does not exist; create it first."
+    if any(code in text for code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "403")):
+        return f"{where}: access denied; check LANCEDB_ACCESS_KEY_ID / LANCEDB_SECRET_ACCESS_KEY."
+    reason = (text.splitlines() or [type(exc).__name__])[0][:200]
+    return f"{where}: {reason}. Check LANCEDB_URI and the endpoint, region and credentials."
+
+
+def _mask_uri(uri: str) -> str:
+    """Hide credentials written into a URI (``s3://key:secret@bucket``)."""
+    return re.sub(r"(?<=://)[^/@]+@", "****@", uri)

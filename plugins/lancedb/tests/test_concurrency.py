@@ -1,0 +1,175 @@
+"""Many writers on one table: threads, processes, and stores on S3 (moto). Nothing is lost."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Callable
+
+import pytest
+from llm_memory.models import EmbedderInfo, MemoryItem
+from llm_memory.storage import MemoryFilter
+from llm_memory_lancedb.options import LanceDBOptions
+from llm_memory_lancedb.store import LanceDBStore
+
+INFO = EmbedderInfo(name="test", model="tiny", dimension=4)
+WRITES = 12  # per writer, one commit each
+
+
+def write_many(store: LanceDBStore, writer: int, writes: int = WRITES) -> None:
+    """One writer's work: single-memory upserts, of its own memories and of memories every
+    writer writes (same ids), then updates and deletes of its own."""
+    for n in range(writes):
+        memory = MemoryItem(
+            id=f"w{writer}-{n}", user_id=f"user{writer % 2}", content=f"w{writer} n{n}"
+        )
+        store.upsert([memory], [[1.0, float(writer), float(n), 1.0]])
+        shared = MemoryItem(id=f"s{n}", user_id="everyone", content=f"shared {n} by {writer}")
+        store.upsert([shared], [[0.0, 1.0, float(n), float(writer)]])
+    user = f"user{writer % 2}"
+    kept = store.get(user, [f"w{writer}-{n}" for n in range(0, writes, 2)])
+    store.update([m.model_copy(update={"access_count": 7}) for m in kept])
+    assert store.delete(user, [f"w{writer}-{n}" for n in range(1, writes, 2)]) == writes // 2
+
+
+def check(store: LanceDBStore, writers: int, writes: int = WRITES) -> None:
+    assert store.count("everyone") == writes  # one row per shared id, however many wrote it
+    assert store.count() == writers * writes // 2 + writes
+    for writer in range(writers):
+        user = f"user{writer % 2}"
+        got = store.get(user, [f"w{writer}-{n}" for n in range(writes)])
+        assert [m.id for m in got] == [f"w{writer}-{n}" for n in range(0, writes, 2)]
+        assert {m.access_count for m in got} == {7}
+        hits = store.keyword_query(f"w{writer}", MemoryFilter(user), k=writes)
+        assert len(hits) == writes // 2
+
+
+def run_threads(work: Callable[[int], None], count: int) -> None:
+    errors: list[BaseException] = []
+
+    def guarded(n: int) -> None:
+        try:
+            work(n)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+
+
+def test_four_threads_share_one_store(tmp_path) -> None:
+    store = LanceDBStore(tmp_path / "db", "m")
+    store.set_embedding_info(INFO)
+    run_threads(lambda n: write_many(store, n), 4)
+    check(store, 4)
+    store.close()
+
+
+def test_four_threads_with_a_store_each(tmp_path) -> None:
+    stores = [LanceDBStore(tmp_path / "db", "m") for _ in range(4)]
+    stores[0].set_embedding_info(INFO)
+    run_threads(lambda n: write_many(stores[n], n), 4)
+    for store in stores:  # each sees every other's writes (read consistency 0)
+        check(store, 4)
+        store.close()
+
+
+def test_writers_racing_to_insert_the_same_new_memories_store_each_once(tmp_path) -> None:
+    """Four stores insert the same new (user, id) keys at the same moments. As the table's
+    primary key, the key column lets lance see the clash and turn the loser into an
+    update; keyed on two columns, lancedb 0.40 would keep every copy."""
+    stores = [LanceDBStore(tmp_path / "db", "m") for _ in range(4)]
+    stores[0].set_embedding_info(INFO)
+    barrier = threading.Barrier(4)
+
+    def race(writer: int) -> None:
+        for n in range(10):
+            barrier.wait()
+            memory = MemoryItem(id=f"same-{n}", user_id="u", content=f"from {writer}")
+            stores[writer].upsert([memory], [[1.0, float(writer), 0.0, 0.0]])
+
+    run_threads(race, 4)
+    assert stores[0].count() == 10
+    assert len(stores[0].list(MemoryFilter("u"), limit=100)) == 10
+    for store in stores:
+        store.close()
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from llm_memory_lancedb.store import LanceDBStore
+    from llm_memory.models import EmbedderInfo
+    sys.path.insert(0, sys.argv[3])
+    from test_concurrency import write_many, INFO
+    store = LanceDBStore(sys.argv[1], "m")
+    if store.embedding_info() is None:
+        store.set_embedding_info(INFO)  # both processes may race to create the table
+    write_many(store, int(sys.argv[2]))
+    store.close()
+    """
+)
+
+
+def test_two_processes_write_one_local_table(tmp_path) -> None:
+    uri = str(tmp_path / "db")
+    here = str(__import__("pathlib").Path(__file__).parent)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, uri, str(n), here],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(2)
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err[-2000:]
+    store = LanceDBStore(uri, "m")
+    check(store, 2)
+    store.close()
+
+
+@pytest.mark.server
+def test_stores_on_s3_see_each_other_and_lose_nothing(s3_options) -> None:
+    options = s3_options()  # read_consistency_seconds=0: every read sees the latest commit
+    assert options.uri is not None
+    stores = [LanceDBStore(options.uri, "m", options) for _ in range(4)]
+    stores[0].set_embedding_info(INFO)
+    first = MemoryItem(id="hello", user_id="user0", content="hello from store 0")
+    stores[0].upsert([first], [[1.0, 0.0, 0.0, 0.0]])
+    assert stores[3].get("user0", ["hello"]) == [first]  # opened before the table existed
+    stores[0].delete("user0", ["hello"])
+    assert stores[2].count() == 0
+
+    run_threads(lambda n: write_many(stores[n], n, writes=4), 4)  # moto is slow per request
+    check(stores[1], 4, writes=4)
+    for store in stores:
+        store.close()
+    cleanup = LanceDBStore(options.uri, "m", options)
+    cleanup.clear()
+    cleanup.close()
+
+
+def test_a_reader_sees_another_process_writes_at_once(tmp_path) -> None:
+    uri = str(tmp_path / "db")
+    reader = LanceDBStore(uri, "m")
+    assert reader.count() == 0
+    here = str(__import__("pathlib").Path(__file__).parent)
+    done = subprocess.run(
+        [sys.executable, "-c", WRITER, uri, "5", here], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert reader.count() == WRITES // 2 + WRITES
+    assert reader.embedding_info() == INFO
+    stale = LanceDBStore(uri, "m", LanceDBOptions(read_consistency_seconds=None))
+    assert stale.count() == WRITES // 2 + WRITES  # opened after the writes
+    stale.close()
+    reader.close()
