@@ -6,56 +6,27 @@ import os
 from collections.abc import Iterator
 
 import pytest
-
 from llm_memory.testing.servers import ServerProcess, chroma_server, moto_server
 
-# Settings a developer may have exported; tests must not see them.
-_SETTINGS_ENV = (
-    "STORAGE_BACKEND",
-    "EMBEDDING_PROVIDER",
-    "EMBEDDING_MODEL",
-    "VECTOR_STORE_DIR",
-    "AGENT_MODEL",
-    "AGENT_TEMPERATURE",
-    "AGENT_BASE_URL",
-    "AGENT_API_KEY",
-    "MAX_ACTIVE_MEMORIES",
-    "RETENTION_DAYS",
-    "API_PORT",
-    "S3_BUCKET",
-    "SNAPSHOT_INTERVAL",
-    "SCORER",
-    "RERANKER",
-    "SUMMARIZER",
-    "SNAPSHOT_STORE",
-    "SNAPSHOT_DIR",
-    "COLLECTION",
-    "LLM_MEMORY_CONFIG",
-    "LLM_MEMORY_LOAD_PLUGINS",
-    "LLM_MEMORY_TRACE_PLUGINS",
-    "OPENAI_API_KEY",
-    "OPENAI_BASE_URL",
-    "COHERE_API_KEY",
-    "CO_API_KEY",
-    "EMBEDDING_CACHE",
-    "EMBEDDING_CACHE_PATH",
-    "HYBRID_SEARCH",
-    "RETRIEVAL_CANDIDATES",
-    "API_KEYS",
-    "API_RATE_LIMIT",
-    "API_RATE_BURST",
-    "API_HOST",
-    "SUMMARIZE_AFTER_TURNS",
-    "SNAPSHOT_KEEP",
-    "HASH_DIMENSION",
-    "MEMORY_STORE_PATH",
-)
+# Settings a developer may have exported must not reach the tests: every core setting's
+# variable, and every variable with a provider's prefix.
+_PROVIDER_PREFIXES = (
+    "CHROMA_", "LANCEDB_", "OPENAI_", "COHERE_", "CO_API_KEY", "S3_", "HASH_", "SCORER_",
+    "MEMORY_STORE_", "LLM_MEMORY_",
+)  # fmt: skip
+
+
+def _settings_env() -> set[str]:
+    from llm_memory.settings import Settings
+
+    names = {field.upper() for field in Settings.model_fields}
+    return names | {name for name in os.environ if name.startswith(_PROVIDER_PREFIXES)}
 
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path, monkeypatch) -> Iterator[None]:
     """Each test runs in its own empty directory with a private cache and no settings."""
-    for name in _SETTINGS_ENV:
+    for name in _settings_env():
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / ".cache"))
     monkeypatch.setenv("ANONYMIZED_TELEMETRY", "False")

@@ -311,3 +311,26 @@ def test_an_embedder_returning_too_few_vectors_is_caught() -> None:
     with pytest.raises(EmbeddingError, match="1 vectors for 2 texts"):
         memory.write_memories([{"user_id": "u", "content": "a"}, {"user_id": "u", "content": "b"}])
     assert memory.store.count() == 0
+
+
+class _SharedWithNativeIndex(MemoryStore):
+    """A store other machines write too, with its own full-text index."""
+
+    capabilities = frozenset({"keyword_search", "shared"})
+
+
+@pytest.mark.parametrize(
+    ("store", "mode", "core_index"),
+    [
+        (MemoryStore(), "auto", True),
+        (_SharedWithNativeIndex(), "auto", False),  # a local file would miss other machines' writes
+        (_SharedWithNativeIndex(), "core", True),
+        (MemoryStore(), "native", False),
+    ],
+)
+def test_which_keyword_index_is_used(store, mode, core_index) -> None:
+    from llm_memory.manager import _keyword_index_for
+    from llm_memory.settings import load_settings
+
+    index = _keyword_index_for(store, load_settings(keyword_index=mode))
+    assert (index is not None) == core_index

@@ -107,7 +107,7 @@ def test_the_manifest_describes_the_snapshot(manager, snapshots):
     assert m["format"] == "llm-memory-snapshot" and m["format_version"] == 1
     assert m["counts"] == {"alice": 24, "bob": 11} and m["total"] == 35
     assert m["backend"]["backend"] == "memory"
-    assert m["embedder"] == {"name": "hash", "model": "hash-v1-64", "dimension": 64}
+    assert m["embedder"] == {"name": "hash", "model": "hash-v2-64", "dimension": 64}
     assert m["scope"] == {"user_id": None}
     assert len(m["archive_sha256"]) == 64 and m["archive_size"] == ref.size
     assert all(len(p["records"]["sha256"]) == 64 for p in m["parts"])

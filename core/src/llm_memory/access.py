@@ -61,8 +61,8 @@ class AccessTracker:
         for user_id, memory_id in pending:
             by_user.setdefault(user_id, []).append(memory_id)
         with self.lock:
+            updated = []  # one store.update for every user: each write is a commit
             for user_id, ids in by_user.items():
-                updated = []
                 for item in self.store.get(user_id, ids):
                     count, at = pending[(user_id, item.id)]
                     last = at if item.last_accessed_at is None else max(at, item.last_accessed_at)
@@ -74,5 +74,5 @@ class AccessTracker:
                             }
                         )
                     )
-                if updated:
-                    self.store.update(updated)
+            if updated:
+                self.store.update(updated)

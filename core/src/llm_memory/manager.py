@@ -26,10 +26,10 @@ from llm_memory.models import (
     as_utc,
     utcnow,
 )
-from llm_memory.retrieval import KeywordIndex, fuse
+from llm_memory.retrieval import KeywordIndex, candidates, in_background, rrf, shortlist
 from llm_memory.scoring import Scorer
 from llm_memory.settings import Settings, load_settings, validation_problems
-from llm_memory.storage import MemoryFilter, StoreHit, VectorStore
+from llm_memory.storage import MemoryFilter, VectorStore
 from llm_memory.vocab import MEMORY_TYPES
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ class MemoryManager:
         reranker = build("reranker", settings.reranker, settings) if settings.reranker else None
         summarizer = build("summarizer", settings.summarizer, settings)
         keyword_index = None
-        if settings.hybrid_search and "keyword_search" not in store.capabilities:
+        if settings.hybrid_search:
             keyword_index = _keyword_index_for(store, settings)
         manager = cls(
             store,
@@ -198,7 +198,11 @@ class MemoryManager:
         Identical content for the same user refreshes the stored memory's importance and
         ``updated_at`` instead of storing it twice.
         """
-        batch = _validate_items(items)
+        return self._write(_validate_items(items))
+
+    def _write(self, batch: list[MemoryItem], turns: bool = False) -> list[MemoryItem]:
+        """Store validated items; ``turns``: they are conversation turns, in order, and the
+        keyword index links each to its neighbours."""
         if not batch:
             return []
         self.check_embedder()
@@ -219,8 +223,19 @@ class MemoryManager:
             if refreshed:
                 self.store.update(list(refreshed.values()))
             if self.keyword_index is not None:
-                self.keyword_index.add(fresh + list(refreshed.values()))
+                self._index(batch if turns else None, fresh + list(refreshed.values()))
         return [refreshed.get((i.user_id, i.id), i) for i in batch]
+
+    def _index(self, turns: list[MemoryItem] | None, items: list[MemoryItem]) -> None:
+        assert self.keyword_index is not None
+        if turns is None:
+            self.keyword_index.add(items)
+            return
+        from llm_memory.keyword import conversation_neighbours
+
+        keys = [(t.user_id, t.id) for t in turns]
+        around = dict(zip(keys, conversation_neighbours(turns), strict=True))
+        self.keyword_index.add(items, [around[(i.user_id, i.id)] for i in items])
 
     def _existing(
         self, unique: Mapping[tuple[str, str], MemoryItem]
@@ -262,7 +277,7 @@ class MemoryManager:
                     "metadata": turn.metadata,
                 }
             )
-        return self.write_memories(items)
+        return self._write(_validate_items(items), turns=True)
 
     # -- reads -----------------------------------------------------------------------
     def retrieve(
@@ -275,8 +290,9 @@ class MemoryManager:
     ) -> list[ScoredMemory]:
         """The memories most worth bringing back for ``query``, best first.
 
-        Candidates are chosen by relevance alone (vector search fused with keyword search),
-        then the scorer re-ranks them with importance and recency measured from ``now``.
+        The ``limit`` most relevant memories are chosen by relevance alone (vector search
+        fused with keyword search, then the reranker if any); the scorer orders them with
+        importance and recency measured from ``now``.
         """
         if not isinstance(query, str) or not query.strip():
             raise ValidationFailed("The query is empty: pass the text to search for.")
@@ -286,30 +302,51 @@ class MemoryManager:
             raise ValidationFailed(f"limit must be between 1 and 1000, got {limit}.")
         self.check_embedder()
         k = max(self.settings.retrieval_candidates, limit)
-        ranked: dict[str, list[StoreHit]] = {
-            "dense": self.store.query(self._embed([query], query=True)[0], flt, k)
-        }
-        if self.settings.hybrid_search:
-            keyword = self._keyword_hits(query, flt, k)
+        vector = self._embed([query], query=True)[0]
+        # Keyword search (and fetching its best hits) runs beside the vector search.
+        keyword_side = (
+            in_background(self._keyword_hits, query, flt, k, limit)
+            if self.settings.hybrid_search
+            else None
+        )
+        dense = self.store.query(vector, flt, k)
+        known = {hit.item.id: hit.item for hit in dense}
+        ranked = {"dense": [hit.item.id for hit in dense]}
+        if keyword_side is not None:
+            keyword, found = keyword_side.result()
+            for item in found:
+                known.setdefault(item.id, item)
             if keyword:
                 ranked["keyword"] = keyword
-        candidates = fuse(ranked)
-        if self.reranker is not None and candidates:
-            candidates = self.reranker.rerank(query, candidates)
-        scored = self.scorer.score(query, candidates, as_utc(now) if now else utcnow())[:limit]
+        fused = rrf(ranked, {"dense": getattr(self.embedder, "fusion_weight", 1.0)})
+
+        def fetch(ids: list[str]) -> list[MemoryItem]:
+            return [item for item in self.store.get(flt.user_id, ids) if flt.matches(item)]
+
+        # Without a reranker only the shortlist is needed: keyword hits below it are never
+        # fetched from the store.
+        wanted = len(fused) if self.reranker is not None else limit
+        chosen = candidates(fused, known, fetch, wanted)
+        if self.reranker is not None and chosen:
+            chosen = self.reranker.rerank(query, chosen)
+        scored = self.scorer.score(
+            query, shortlist(chosen, limit), as_utc(now) if now else utcnow()
+        )[:limit]
         self._access.touch(scored, utcnow())
         return scored
 
-    def _keyword_hits(self, query: str, flt: MemoryFilter, k: int) -> list[StoreHit]:
-        if "keyword_search" in self.store.capabilities:
-            return self.store.keyword_query(query, flt, k)
+    def _keyword_hits(
+        self, query: str, flt: MemoryFilter, k: int, prefetch: int
+    ) -> tuple[list[str], list[MemoryItem]]:
+        """Ids of the best keyword matches, and the memories of the first ``prefetch``."""
         if self.keyword_index is None:
-            return []
-        ranked = self.keyword_index.search(query, flt, k)
-        items = {item.id: item for item in self.store.get(flt.user_id, [i for i, _ in ranked])}
-        return [
-            StoreHit(items[i], score) for i, score in ranked if i in items and flt.matches(items[i])
-        ]
+            if "keyword_search" not in self.store.capabilities:
+                return [], []
+            hits = self.store.keyword_query(query, flt, k)
+            return [hit.item.id for hit in hits], [hit.item for hit in hits]
+        ids = [memory_id for memory_id, _ in self.keyword_index.search(query, flt, k)]
+        found = self.store.get(flt.user_id, ids[:prefetch]) if ids else []
+        return ids, [item for item in found if flt.matches(item)]
 
     def get(self, memory_id: str, user_id: str) -> MemoryItem:
         self._access.flush()
@@ -461,6 +498,17 @@ def _usage_totals(embedder: Embedder) -> dict[str, int] | None:
 
 
 def _keyword_index_for(store: VectorStore, settings: Settings) -> KeywordIndex | None:
+    """The core's keyword index, or None to use the store's own full-text index.
+
+    The core's index scores better (it indexes each conversation turn with its neighbours
+    and date: LoCoMo R@10 0.76 on LanceDB against 0.60 with LanceDB's own index), but it is
+    a local file: a store that other machines write too (``"shared"``) keeps its native
+    index under ``KEYWORD_INDEX=auto``, so every machine searches the same data.
+    """
+    mode = settings.keyword_index
+    native = "keyword_search" in store.capabilities
+    if mode == "native" or (mode == "auto" and native and "shared" in store.capabilities):
+        return None
     try:
         from llm_memory.keyword import open_keyword_index
     except ImportError:

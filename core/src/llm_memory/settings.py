@@ -13,7 +13,7 @@ import os
 import threading
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BeforeValidator, Field, Secret, SecretStr, ValidationError
 from pydantic_settings import (
@@ -29,7 +29,8 @@ DEFAULT_CONFIG_FILE = "llm-memory.toml"
 
 #: API key -> "admin", or the user ids the key may touch. JSON text (env) or a TOML table.
 ApiKeys = Annotated[
-    dict[str, str | list[str]], BeforeValidator(lambda v: json.loads(v) if isinstance(v, str) else v)
+    dict[str, str | list[str]],
+    BeforeValidator(lambda v: json.loads(v) if isinstance(v, str) else v),
 ]
 
 
@@ -74,6 +75,11 @@ class Settings(BaseSettings):
         50, ge=1, le=10_000, description="Candidates taken by relevance before scoring."
     )
     hybrid_search: bool = Field(True, description="Fuse keyword (BM25) with vector search.")
+    keyword_index: Literal["auto", "core", "native"] = Field(
+        "auto",
+        description="Keyword index: core (SQLite beside the store), native (the store's own), "
+        "auto (native for a store shared across machines, else core).",
+    )
     retention_days: int = Field(90, ge=1, description="`purge` removes memories unused this long.")
 
     # Agent and chat.
@@ -94,8 +100,12 @@ class Settings(BaseSettings):
         default_factory=lambda: Secret({}),
         description='API keys: {"<key>": "admin" or ["user", ...]}; none = loopback clients only.',
     )
-    api_rate_limit: float = Field(10.0, ge=0, description="Requests per second per API key (0 = off).")
-    api_rate_burst: int = Field(20, ge=1, description="Requests a key may send at once before the limit.")
+    api_rate_limit: float = Field(
+        10.0, ge=0, description="Requests per second per API key (0 = off)."
+    )
+    api_rate_burst: int = Field(
+        20, ge=1, description="Requests a key may send at once before the limit."
+    )
 
     # Snapshots.
     snapshot_dir: Path = Field(

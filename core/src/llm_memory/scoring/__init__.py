@@ -17,5 +17,7 @@ class Scorer(ABC):
     name: str = ""
 
     @abstractmethod
-    def score(self, query: str, candidates: Sequence[Candidate], now: datetime) -> list[ScoredMemory]:
+    def score(
+        self, query: str, candidates: Sequence[Candidate], now: datetime
+    ) -> list[ScoredMemory]:
         """Score every candidate; ``now`` is the time recency is measured from."""

@@ -56,7 +56,9 @@ class VectorStore(ABC):
 
     Capabilities a backend may lack are named in ``capabilities``:
     ``"keyword_search"`` (a native full-text index behind :meth:`keyword_query`) and
-    ``"persistent"`` (data survives :meth:`close` and reopening).
+    ``"persistent"`` (data survives :meth:`close` and reopening), and ``"shared"`` (other
+    processes or machines write the same data at the same time: a server, or object
+    storage, so an index the core keeps in a local file beside it would miss their writes).
     """
 
     name: ClassVar[str] = ""

@@ -55,7 +55,9 @@ def _wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: f
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}: {log.read_text()[-2000:]}")
+            raise RuntimeError(
+                f"server exited with {process.returncode}: {log.read_text()[-2000:]}"
+            )
         try:
             with urllib.request.urlopen(url, timeout=1):
                 return
@@ -68,13 +70,20 @@ def _wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: f
 
 @contextlib.contextmanager
 def run_server(
-    argv: Sequence[str], port: int, ready_path: str = "/", timeout: float = 60.0, env: dict[str, str] | None = None
+    argv: Sequence[str],
+    port: int,
+    ready_path: str = "/",
+    timeout: float = 60.0,
+    env: dict[str, str] | None = None,
 ) -> Iterator[ServerProcess]:
     """Run ``argv`` (which must listen on 127.0.0.1:``port``) until the block ends."""
     log = Path(tempfile.mkstemp(prefix="llm-memory-server-", suffix=".log")[1])
     with log.open("wb") as out:
         process = subprocess.Popen(
-            list(argv), stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+            list(argv),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
             start_new_session=True,
         )
     server = ServerProcess(process, "127.0.0.1", port, log)
@@ -94,7 +103,9 @@ def run_server(
 def moto_server() -> Iterator[ServerProcess]:
     """moto's S3-compatible server (``moto_server``) on a free loopback port."""
     port = free_port()
-    with run_server([_bin("moto_server"), "-H", "127.0.0.1", "-p", str(port)], port, "/moto-api/") as s:
+    with run_server(
+        [_bin("moto_server"), "-H", "127.0.0.1", "-p", str(port)], port, "/moto-api/"
+    ) as s:
         yield s
 
 

@@ -43,7 +43,11 @@ class ChromaStore(VectorStore):
     """Memories in one Chroma collection, embedded at ``path`` or on the server at ``host``."""
 
     name = "chroma"
-    capabilities = frozenset({"persistent"})
+
+    @property
+    def capabilities(self) -> frozenset[str]:  # type: ignore[override]
+        # A Chroma server is shared by every process that talks to it.
+        return frozenset({"persistent", "shared"} if self.mode == "http" else {"persistent"})
 
     def __init__(
         self,

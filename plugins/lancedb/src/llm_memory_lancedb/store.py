@@ -78,7 +78,10 @@ class LanceDBStore(VectorStore):
 
     @property
     def capabilities(self) -> frozenset[str]:  # type: ignore[override]
-        return frozenset({"persistent", "keyword_search"} if self.options.fts else {"persistent"})
+        found = {"persistent", "keyword_search"} if self.options.fts else {"persistent"}
+        if "://" in self.uri and not self.uri.startswith("file://"):
+            found.add("shared")  # object storage: many machines read and write this table
+        return frozenset(found)
 
     # -- the embedder ------------------------------------------------------------------
     def embedding_info(self) -> EmbedderInfo | None:

@@ -1,0 +1,71 @@
+"""Keyword (BM25) search kept by the core beside the store.
+
+``open_keyword_index(store, settings)`` returns a :class:`SqliteKeywordIndex`: an SQLite
+FTS5 table next to the store's data holding each memory's stemmed terms (through
+:func:`llm_memory.text.content_terms`, so queries and documents are tokenised alike), the
+terms of its neighbouring conversation turns, and its date. The manager keeps it in step
+on every write and delete; on open it is rebuilt from the store when it is new or of an
+older format, and brought in step when its row count differs from the store's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from llm_memory.keyword.rebuild import conversation_neighbours
+from llm_memory.keyword.sqlite import SqliteKeywordIndex
+
+if TYPE_CHECKING:
+    from llm_memory.settings import Settings
+    from llm_memory.storage import VectorStore
+
+__all__ = [
+    "SqliteKeywordIndex",
+    "conversation_neighbours",
+    "index_location",
+    "open_keyword_index",
+]
+
+FILE_NAME = "keyword_index.sqlite3"
+
+
+def open_keyword_index(store: VectorStore, settings: Settings) -> SqliteKeywordIndex:
+    """The keyword index of ``store``, rebuilt or brought in step with it."""
+    path, table = index_location(store, settings)
+    index = SqliteKeywordIndex(path, table)
+    try:
+        index.sync(store)
+    except BaseException:
+        index.close()
+        raise
+    return index
+
+
+def index_location(store: VectorStore, settings: Settings) -> tuple[str, str]:
+    """Where the index of ``store`` lives: (SQLite path or ``:memory:``, table name).
+
+    A store that does not persist gets an in-memory index. A store kept in one file (the
+    ``memory`` backend) gets ``<file stem>.keyword_index.sqlite3`` beside it; any other the
+    file in ``vector_store_dir``, one table per backend and collection (and server).
+    """
+    if "persistent" not in store.capabilities:
+        return ":memory:", _table(store.name, settings.collection)
+    own = getattr(store, "path", None)
+    if isinstance(own, Path) and own.suffix and not own.is_dir():  # one data file
+        own.parent.mkdir(parents=True, exist_ok=True)
+        return str(own.parent / f"{own.stem}.{FILE_NAME}"), _table(store.name, "memories")
+    directory = Path(settings.vector_store_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    remote = getattr(store, "url", None) or getattr(store, "uri", None)
+    table = _table(store.name, settings.collection, str(remote) if remote else None)
+    return str(directory / FILE_NAME), table
+
+
+def _table(backend: str, collection: str, where: str | None = None) -> str:
+    name = re.sub(r"[^0-9A-Za-z_]", "_", f"{backend}_{collection}")[:64]
+    if where is not None:
+        name += "_" + hashlib.sha1(where.encode()).hexdigest()[:8]
+    return f"kw_{name}"
