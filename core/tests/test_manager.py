@@ -334,3 +334,28 @@ def test_which_keyword_index_is_used(store, mode, core_index) -> None:
 
     index = _keyword_index_for(store, load_settings(keyword_index=mode))
     assert (index is not None) == core_index
+
+
+def test_a_writer_waits_for_reads_already_in_flight() -> None:
+    """What keeps a restore from starting under a reader that already holds the store."""
+    import threading
+    import time
+
+    from llm_memory.locks import ReadWriteLock
+
+    lock, order, inside = ReadWriteLock(), [], threading.Event()
+
+    def reader() -> None:
+        with lock.reading():
+            inside.set()
+            time.sleep(0.2)
+            with lock.reading():  # reads nest
+                order.append("read done")
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    inside.wait()
+    with lock.writing():
+        order.append("write")
+    thread.join()
+    assert order == ["read done", "write"]

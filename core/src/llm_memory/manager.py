@@ -19,7 +19,9 @@ from llm_memory.errors import (
     NotFound,
     ValidationFailed,
 )
+from llm_memory.locks import ReadWriteLock
 from llm_memory.models import (
+    Candidate,
     ConversationTurn,
     MemoryItem,
     ScoredMemory,
@@ -70,7 +72,10 @@ class MemoryManager:
         self.keyword_index = keyword_index
         self._snapshot_store = snapshot_store
         self._snapshots: Snapshots | None = None
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # writers, one at a time
+        # Reads share this; a snapshot restore takes it alone, so no reader in this process
+        # ever sees a half-restored store. Never take self._lock while holding it.
+        self._rw = ReadWriteLock()
         self._embedder_checked = False
         self._access = AccessTracker(store, self._lock)
         self._finalizer = weakref.finalize(self, self._access.flush)
@@ -303,6 +308,19 @@ class MemoryManager:
         self.check_embedder()
         k = max(self.settings.retrieval_candidates, limit)
         vector = self._embed([query], query=True)[0]
+        with self._rw.reading():
+            chosen = self._candidates(query, vector, flt, k, limit)
+        if self.reranker is not None and chosen:
+            chosen = self.reranker.rerank(query, chosen)
+        scored = self.scorer.score(
+            query, shortlist(chosen, limit), as_utc(now) if now else utcnow()
+        )[:limit]
+        self._access.touch(scored, utcnow())
+        return scored
+
+    def _candidates(
+        self, query: str, vector: list[float], flt: MemoryFilter, k: int, limit: int
+    ) -> list[Candidate]:
         # Keyword search (and fetching its best hits) runs beside the vector search.
         keyword_side = (
             in_background(self._keyword_hits, query, flt, k, limit)
@@ -326,14 +344,7 @@ class MemoryManager:
         # Without a reranker only the shortlist is needed: keyword hits below it are never
         # fetched from the store.
         wanted = len(fused) if self.reranker is not None else limit
-        chosen = candidates(fused, known, fetch, wanted)
-        if self.reranker is not None and chosen:
-            chosen = self.reranker.rerank(query, chosen)
-        scored = self.scorer.score(
-            query, shortlist(chosen, limit), as_utc(now) if now else utcnow()
-        )[:limit]
-        self._access.touch(scored, utcnow())
-        return scored
+        return candidates(fused, known, fetch, wanted)
 
     def _keyword_hits(
         self, query: str, flt: MemoryFilter, k: int, prefetch: int
@@ -350,7 +361,8 @@ class MemoryManager:
 
     def get(self, memory_id: str, user_id: str) -> MemoryItem:
         self._access.flush()
-        found = self.store.get(_user(user_id), [memory_id])
+        with self._rw.reading():
+            found = self.store.get(_user(user_id), [memory_id])
         if not found:
             raise NotFound(f"No memory {memory_id!r} for user {user_id!r}.")
         return found[0]
@@ -371,21 +383,26 @@ class MemoryManager:
         flt = _filter(user_id, types, since, until, session_id)
         if limit < 1 or offset < 0:
             raise ValidationFailed("limit must be at least 1 and offset at least 0.")
-        return self.store.list(flt, limit=limit, offset=offset)
+        with self._rw.reading():
+            return self.store.list(flt, limit=limit, offset=offset)
 
     def iter_memories(self, user_id: str, page: int = PAGE) -> Iterator[MemoryItem]:
         """Every memory of one user, oldest first, fetched a page at a time."""
         self._access.flush()
         offset = 0
         while True:
-            batch = self.store.list(MemoryFilter(user_id=_user(user_id)), limit=page, offset=offset)
+            with self._rw.reading():
+                batch = self.store.list(
+                    MemoryFilter(user_id=_user(user_id)), limit=page, offset=offset
+                )
             yield from batch
             if len(batch) < page:
                 return
             offset += page
 
     def users(self) -> list[str]:
-        return self.store.users()
+        with self._rw.reading():
+            return self.store.users()
 
     # -- deletes and housekeeping ------------------------------------------------------
     def forget(self, memory_id: str, user_id: str) -> bool:
@@ -433,9 +450,11 @@ class MemoryManager:
             for m in self.iter_memories(user_id):
                 counts[m.type] += 1
             users[user_id] = {**counts, "total": sum(counts.values())}
-        recorded = self.store.embedding_info()
+        with self._rw.reading():
+            recorded = self.store.embedding_info()
+            storage = self.store.describe()
         return {
-            "storage": self.store.describe(),
+            "storage": storage,
             "embedder": self.embedder.info().model_dump(),
             "recorded_embedder": recorded.model_dump() if recorded else None,
             "embedding_usage": self.embedder.usage.as_dict(),

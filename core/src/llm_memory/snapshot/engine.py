@@ -365,16 +365,20 @@ def _writers_blocked(manager: Any) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _readers_blocked(manager: Any) -> Iterator[None]:
+    # The manager's readers-writer lock waits for reads already in flight (a gate alone
+    # cannot: a reader may have fetched the raw store just before it was swapped in).
+    rw = getattr(manager, "_rw", None)
     raw = _raw(manager.store)
     gate = _Gate(raw)
-    manager.store = gate
-    try:
-        yield
-    finally:
-        manager.store = raw
-        gate._open.set()
-        if hasattr(manager, "_embedder_checked"):
-            manager._embedder_checked = False
+    with rw.writing() if rw is not None else contextlib.nullcontext():
+        manager.store = gate
+        try:
+            yield
+        finally:
+            manager.store = raw
+            gate._open.set()
+            if hasattr(manager, "_embedder_checked"):
+                manager._embedder_checked = False
 
 
 def _scope(manifest: dict[str, Any], user_id: str | None, label: str) -> str | None:
