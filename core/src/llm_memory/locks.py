@@ -14,21 +14,25 @@ class ReadWriteLock:
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._readers = 0
+        self._readers: dict[int, int] = {}  # thread -> how deeply it is reading
         self._writer: int | None = None
 
     @contextmanager
     def reading(self) -> Iterator[None]:
         me = threading.get_ident()
         with self._cond:
-            while self._writer is not None and self._writer != me:
+            # A thread already reading goes on even past a waiting writer (it would
+            # otherwise wait for itself).
+            while self._writer not in (None, me) and me not in self._readers:
                 self._cond.wait()
-            self._readers += 1
+            self._readers[me] = self._readers.get(me, 0) + 1
         try:
             yield
         finally:
             with self._cond:
-                self._readers -= 1
+                self._readers[me] -= 1
+                if not self._readers[me]:
+                    del self._readers[me]
                 self._cond.notify_all()
 
     @contextmanager
@@ -38,7 +42,7 @@ class ReadWriteLock:
             while self._writer is not None:
                 self._cond.wait()
             self._writer = me
-            while self._readers:
+            while any(thread != me for thread in self._readers):
                 self._cond.wait()
         try:
             yield
