@@ -1,0 +1,388 @@
+"""Performance: llm-memory against the raw backend doing the same work with the same vectors.
+
+For each backend and size, four child processes run one after the other (each its own
+process, so peak RSS is its own): the raw client (chromadb ``collection.add`` /
+``collection.query``, lancedb ``table.add`` / ``table.search``) and llm-memory
+(``write_memories`` / ``retrieve``, hybrid search and scoring included), twice each in
+alternating order so background load hits both alike. Memories are synthetic sentences
+spread over 100 users; both sides store the same texts and the hash embedder's vectors.
+
+    .venv/bin/python benchmarks/perf.py                       # 10,000 memories
+    .venv/bin/python benchmarks/perf.py --sizes 10000,100000  # and 100,000 (slow)
+
+Writes ``perf-<sizes>.md`` and ``.json`` to ``--out`` (benchmarks/out/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+USERS = 100
+BATCH = 1000
+QUERIES = 300
+WARMUP = 30
+K = 50  # what retrieve asks the vector index for (retrieval_candidates)
+LIMIT = 10
+#: raw client; llm-memory; llm-memory without access-statistics writes (a diagnostic).
+MODES = ("raw", "core", "core-no-access")
+
+
+# -- synthetic data ------------------------------------------------------------------------
+def vocabulary(size: int = 8000, seed: int = 7) -> list[str]:
+    rng = random.Random(seed)
+    onsets, vowels, codas = "bcdfghjklmnprstvwz", "aeiou", ["", "n", "r", "s", "t", "l", "nd", "st"]
+    suffixes = ["", "", "", "s", "ing", "ed", "er", "ly", "ness", "ation"]
+    words: set[str] = set()
+    while len(words) < size:
+        syllables = rng.randint(1, 3)
+        stem = "".join(
+            rng.choice(onsets) + rng.choice(vowels) + rng.choice(codas) for _ in range(syllables)
+        )
+        words.add(stem + rng.choice(suffixes))
+    return sorted(words)
+
+
+def sentences(count: int, seed: int, length: tuple[int, int] = (8, 20)) -> list[str]:
+    """Zipf-distributed words, like text: a few words are everywhere, most are rare."""
+    rng = random.Random(seed)
+    words = vocabulary()
+    weights = [1.0 / (rank + 1) for rank in range(len(words))]
+    out = []
+    for _ in range(count):
+        n = rng.randint(*length)
+        out.append(" ".join(rng.choices(words, weights, k=n)).capitalize() + ".")
+    return out
+
+
+def dataset(size: int) -> tuple[list[str], list[str], list[tuple[str, str]]]:
+    texts = sentences(size, seed=size)
+    # Grouped by user, as an import or a backfill writes them (each batch spans a few users).
+    users = [f"user{i * USERS // size:03d}" for i in range(size)]
+    rng = random.Random(size + 1)
+    queries = [
+        (q, f"user{rng.randrange(USERS):03d}")
+        for q in sentences(QUERIES + WARMUP, size + 2, (3, 8))
+    ]
+    return texts, users, queries
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def timed_queries(run: Any, queries: Sequence[tuple[str, str]]) -> list[float]:
+    for query in queries[:WARMUP]:
+        run(*query)
+    latencies = []
+    for query in queries[WARMUP:]:
+        start = time.perf_counter()
+        run(*query)
+        latencies.append(time.perf_counter() - start)
+    return latencies
+
+
+# -- the children --------------------------------------------------------------------------
+def child_core(backend: str, size: int, workdir: Path, access: bool = True) -> dict[str, Any]:
+    from llm_memory import MemoryManager
+
+    texts, users, queries = dataset(size)
+    items = [{"user_id": u, "content": t} for u, t in zip(users, texts, strict=True)]
+    with MemoryManager.from_settings(
+        storage_backend=backend, vector_store_dir=workdir, collection="perf"
+    ) as manager:
+        if not access:  # diagnostic: retrieve without writing access statistics back
+            manager._access.touch = lambda *args, **kwargs: None
+        in_store = _time_store_calls(manager.store)
+        start = time.perf_counter()
+        for i in range(0, size, BATCH):
+            manager.write_memories(items[i : i + BATCH])
+        ingest = time.perf_counter() - start
+        ingest_in_store = in_store.pop("total", 0.0)
+        latencies = timed_queries(lambda q, u: manager.retrieve(q, u, limit=LIMIT), queries)
+    return {
+        "ingest_seconds": ingest,
+        "ingest_store_seconds": ingest_in_store,
+        "latencies": latencies,
+        "retrieve_store_seconds": in_store.pop("total", 0.0),
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def _time_store_calls(store: Any) -> dict[str, float]:
+    """Add the time spent inside the storage plugin's methods to ``spent["total"]``."""
+    spent: dict[str, float] = {}
+    for name in ("upsert", "update", "get", "query", "keyword_query", "count"):
+        method = getattr(store, name)
+
+        def timed(*args: Any, _method: Any = method, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return _method(*args, **kwargs)
+            finally:
+                spent["total"] = spent.get("total", 0.0) + time.perf_counter() - start
+
+        setattr(store, name, timed)
+    return spent
+
+
+def child_raw(backend: str, size: int, workdir: Path) -> dict[str, Any]:
+    from llm_memory.embedding.hash import HashEmbedder
+
+    texts, users, queries = dataset(size)
+    embedder = HashEmbedder()
+    start = time.perf_counter()
+    vectors = embedder.embed_documents(texts)  # the same vectors; timed apart from the add
+    embed = time.perf_counter() - start
+    query_vectors = {q: embedder.embed_queries([q])[0] for q, _ in queries}
+    ids = [f"m{i}" for i in range(size)]
+    add, search = (_raw_chroma if backend == "chroma" else _raw_lancedb)(workdir, len(vectors[0]))
+    start = time.perf_counter()
+    for i in range(0, size, BATCH):
+        j = i + BATCH
+        add(ids[i:j], users[i:j], texts[i:j], vectors[i:j])
+    ingest = time.perf_counter() - start
+    latencies = timed_queries(lambda q, u: search(query_vectors[q], u), queries)
+    return {
+        "ingest_seconds": ingest,
+        "embed_seconds": embed,
+        "latencies": latencies,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def _raw_chroma(workdir: Path, dimension: int) -> tuple[Any, Any]:
+    import chromadb
+    from chromadb.config import Settings
+
+    client = chromadb.PersistentClient(
+        path=str(workdir), settings=Settings(anonymized_telemetry=False)
+    )
+    collection = client.get_or_create_collection(
+        "raw", configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
+    )
+
+    def add(ids: list[str], users: list[str], texts: list[str], vectors: list[list[float]]) -> None:
+        metadatas = [{"user_id": u} for u in users]
+        collection.add(ids=ids, embeddings=vectors, documents=texts, metadatas=metadatas)
+
+    def search(vector: list[float], user: str) -> Any:
+        return collection.query(
+            query_embeddings=[vector], n_results=K, where={"user_id": user},
+            include=["metadatas", "documents", "distances"],
+        )  # fmt: skip
+
+    return add, search
+
+
+def _raw_lancedb(workdir: Path, dimension: int) -> tuple[Any, Any]:
+    import lancedb
+    import pyarrow as pa
+
+    db = lancedb.connect(str(workdir))
+    schema = pa.schema(
+        [
+            pa.field("id", pa.string()),
+            pa.field("user_id", pa.string()),
+            pa.field("content", pa.string()),
+            pa.field("vector", pa.list_(pa.float32(), dimension)),
+        ]
+    )
+    table = db.create_table("raw", schema=schema)
+    table.create_scalar_index("user_id", index_type="BTREE")
+
+    def add(ids: list[str], users: list[str], texts: list[str], vectors: list[list[float]]) -> None:
+        table.add(
+            pa.table(
+                {"id": ids, "user_id": users, "content": texts, "vector": vectors}, schema=schema
+            )
+        )
+
+    def search(vector: list[float], user: str) -> Any:
+        query = (
+            table.search(vector)
+            .distance_type("cosine")
+            .where(f"user_id = '{user}'", prefilter=True)
+        )
+        return query.limit(K).to_arrow()
+
+    return add, search
+
+
+# -- the parent ----------------------------------------------------------------------------
+def run_child(mode: str, backend: str, size: int) -> dict[str, Any]:
+    workdir = Path(tempfile.mkdtemp(prefix=f"perf-{mode}-{backend}-"))
+    # Both sides search exactly (flat): lancedb's ANN index would otherwise start training
+    # in the background when the table reaches its threshold, in the middle of the timing.
+    env = {**os.environ, "LANCEDB_ANN_INDEX_THRESHOLD": str(10 * size)}
+    try:
+        command = [
+            sys.executable,
+            __file__,
+            "--child",
+            mode,
+            "--backends",
+            backend,
+            "--sizes",
+            str(size),
+            "--workdir",
+            str(workdir),
+        ]
+        done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
+        if done.returncode != 0:
+            raise RuntimeError(f"{mode} {backend} {size} failed:\n{done.stderr[-3000:]}")
+        return json.loads(done.stdout.strip().splitlines()[-1])
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def help_seconds(runs: int = 5) -> float:
+    exe = Path(sys.executable).with_name("llm-memory")
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run([str(exe), "--help"], capture_output=True, check=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def summarise(results: list[dict[str, Any]], size: int) -> dict[str, float]:
+    latencies = sorted(x for r in results for x in r["latencies"])
+    return {
+        "ingest_per_s": size / statistics.fmean(r["ingest_seconds"] for r in results),
+        "ingest_with_embedding_per_s": size
+        / statistics.fmean(r["ingest_seconds"] + r.get("embed_seconds", 0.0) for r in results),
+        "p50_ms": 1000 * latencies[len(latencies) // 2],
+        "p95_ms": 1000 * latencies[int(0.95 * len(latencies))],
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in results),
+        "ingest_in_store": statistics.fmean(
+            r.get("ingest_store_seconds", 0.0) / r["ingest_seconds"] for r in results
+        ),
+        "retrieve_store_ms": statistics.fmean(
+            1000 * r.get("retrieve_store_seconds", 0.0) / len(r["latencies"]) for r in results
+        ),
+    }
+
+
+def markdown(rows: list[dict[str, Any]], help_s: float, command: str) -> str:
+    lines = [
+        f"Command: `{command}`",
+        "",
+        f"{USERS} users, batches of {BATCH}, {QUERIES} timed queries (limit {LIMIT}; the raw "
+        f"query asks for k={K}, as retrieve's vector search does). Ratios: llm-memory / raw.",
+        "",
+        "| backend | memories | ingest/s raw | ingest/s llm-memory | ratio | p50 ms raw | p50 ms llm-memory | ratio | p95 ms raw | p95 ms llm-memory | peak RSS MB raw | peak RSS MB llm-memory |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        raw, core = r["raw"], r["core"]
+        lines.append(
+            f"| {r['backend']} | {r['size']:,} | {raw['ingest_per_s']:.0f} | {core['ingest_per_s']:.0f} | "
+            f"{core['ingest_per_s'] / raw['ingest_per_s']:.2f} | {raw['p50_ms']:.1f} | {core['p50_ms']:.1f} | "
+            f"{core['p50_ms'] / raw['p50_ms']:.2f} | {raw['p95_ms']:.1f} | {core['p95_ms']:.1f} | "
+            f"{raw['peak_rss_mb']:.0f} | {core['peak_rss_mb']:.0f} |"
+        )
+    lines += [
+        "",
+        "The same, without the access statistics (``access_count``, ``last_accessed_at``) "
+        "that every retrieve writes back in the background (a diagnostic; it cannot be "
+        "switched off in configuration):",
+        "",
+        "| backend | memories | p50 ms | ratio to raw | p95 ms | ratio to raw |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        raw, quiet = r["raw"], r["core-no-access"]
+        lines.append(
+            f"| {r['backend']} | {r['size']:,} | {quiet['p50_ms']:.1f} | "
+            f"{quiet['p50_ms'] / raw['p50_ms']:.2f} | {quiet['p95_ms']:.1f} | "
+            f"{quiet['p95_ms'] / raw['p95_ms']:.2f} |"
+        )
+    lines += [
+        "",
+        "Where llm-memory's time goes: the share of ingest spent inside the storage plugin's "
+        "methods, and the time per retrieve spent inside them (access-statistics flushes "
+        "included).",
+        "",
+        "| backend | memories | ingest in plugin | retrieve in plugin ms | raw ingest/s "
+        "counting the hash embedding | llm-memory / that |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        core, raw = r["core"], r["raw"]
+        with_embedding = raw["ingest_with_embedding_per_s"]
+        lines.append(
+            f"| {r['backend']} | {r['size']:,} | {100 * core['ingest_in_store']:.0f}% | "
+            f"{core['retrieve_store_ms']:.1f} | {with_embedding:.0f} | "
+            f"{core['ingest_per_s'] / with_embedding:.2f} |"
+        )
+    lines += ["", f"`llm-memory --help`: {help_s * 1000:.0f} ms (median of 5)."]
+    return "\n".join(lines) + "\n"
+
+
+def _csv(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def main(argv: Iterable[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backends", type=_csv, default=["chroma", "lancedb"])
+    parser.add_argument("--sizes", type=lambda v: [int(x) for x in _csv(v)], default=[10_000])
+    parser.add_argument("--repeat", type=int, default=2, help="Runs of each side, alternating.")
+    parser.add_argument("--out", type=Path, default=HERE / "out")
+    parser.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(None if argv is None else list(argv))
+    if args.child:
+        backend, size = args.backends[0], args.sizes[0]
+        if args.child == "raw":
+            result = child_raw(backend, size, args.workdir)
+        else:
+            result = child_core(backend, size, args.workdir, access=args.child == "core")
+        print(json.dumps(result))
+        return 0
+
+    command = "python benchmarks/perf.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    rows = []
+    for size in args.sizes:
+        for backend in args.backends:
+            results: dict[str, list[dict[str, Any]]] = {mode: [] for mode in MODES}
+            for attempt in range(args.repeat):
+                order = MODES if attempt % 2 == 0 else MODES[::-1]
+                for mode in order:
+                    results[mode].append(run_child(mode, backend, size))
+                    print(f"{backend} {size} {mode}: done", file=sys.stderr)
+            rows.append(
+                {
+                    "backend": backend,
+                    "size": size,
+                    **{mode: summarise(results[mode], size) for mode in MODES},
+                }
+            )
+    help_s = help_seconds()
+    args.out.mkdir(parents=True, exist_ok=True)
+    table = markdown(rows, help_s, command.strip())
+    name = "perf-" + "-".join(str(size) for size in args.sizes)
+    (args.out / f"{name}.md").write_text(table)
+    (args.out / f"{name}.json").write_text(
+        json.dumps({"rows": rows, "help_seconds": help_s}, indent=2)
+    )
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
