@@ -57,22 +57,5 @@ class AccessTracker:
                 self._timer = None
         if not pending:
             return
-        by_user: dict[str, list[str]] = {}
-        for user_id, memory_id in pending:
-            by_user.setdefault(user_id, []).append(memory_id)
-        with self.lock:
-            updated = []  # one store.update for every user: each write is a commit
-            for user_id, ids in by_user.items():
-                for item in self.store.get(user_id, ids):
-                    count, at = pending[(user_id, item.id)]
-                    last = at if item.last_accessed_at is None else max(at, item.last_accessed_at)
-                    updated.append(
-                        item.model_copy(
-                            update={
-                                "access_count": item.access_count + count,
-                                "last_accessed_at": last,
-                            }
-                        )
-                    )
-            if updated:
-                self.store.update(updated)
+        with self.lock:  # one store call for every user: on LanceDB each write is a commit
+            self.store.record_access(pending)

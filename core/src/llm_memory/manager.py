@@ -245,14 +245,7 @@ class MemoryManager:
     def _existing(
         self, unique: Mapping[tuple[str, str], MemoryItem]
     ) -> dict[tuple[str, str], MemoryItem]:
-        by_user: dict[str, list[str]] = {}
-        for user_id, memory_id in unique:
-            by_user.setdefault(user_id, []).append(memory_id)
-        found: dict[tuple[str, str], MemoryItem] = {}
-        for user_id, ids in by_user.items():
-            for item in self.store.get(user_id, ids):
-                found[(user_id, item.id)] = item
-        return found
+        return {(item.user_id, item.id): item for item in self.store.get_many(list(unique))}
 
     def ingest_conversation(
         self, messages: Iterable[Any], user_id: str, session_id: str | None = None

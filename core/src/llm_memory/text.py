@@ -41,7 +41,14 @@ def words(text: str) -> list[str]:
 
 def content_terms(text: str) -> list[str]:
     """Stemmed words without stop words: what keyword search and the hash embedder index."""
-    return [stem(w) for w in words(text) if w not in STOP_WORDS]
+    return list(_content_terms(text))
+
+
+@lru_cache(maxsize=4096)
+def _content_terms(text: str) -> tuple[str, ...]:
+    # A write tokenises each memory twice, for the hash embedder and for the keyword
+    # index, a batch apart at most: a small cache halves that work.
+    return tuple(stem(w) for w in words(text) if w not in STOP_WORDS)
 
 
 @lru_cache(maxsize=100_000)

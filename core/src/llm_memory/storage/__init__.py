@@ -9,7 +9,7 @@ each other's memory.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -111,6 +111,16 @@ class VectorStore(ABC):
         """The memories of this user with these ids, in the order of ``ids``; missing ids
         are skipped."""
 
+    def get_many(self, keys: Sequence[tuple[str, str]]) -> list[MemoryItem]:
+        """The memories with these ``(user_id, id)`` keys, whichever users they belong to
+        (the write path's duplicate check: one call per batch). The default asks
+        :meth:`get` once per user; a backend that can look many keys up at once overrides it.
+        """
+        by_user: dict[str, list[str]] = {}
+        for user_id, memory_id in keys:
+            by_user.setdefault(user_id, []).append(memory_id)
+        return [item for user_id, ids in by_user.items() for item in self.get(user_id, ids)]
+
     @abstractmethod
     def list(self, flt: MemoryFilter, limit: int = 100, offset: int = 0) -> list[MemoryItem]:
         """Memories matching ``flt``, ordered by ``(created_at, id)``, paginated."""
@@ -136,6 +146,23 @@ class VectorStore(ABC):
     @abstractmethod
     def get_vectors(self, user_id: str, ids: Sequence[str]) -> dict[str, list[float]]:
         """The stored vectors of these memories of this user (for snapshots)."""
+
+    def record_access(self, accesses: Mapping[tuple[str, str], tuple[int, datetime]]) -> None:
+        """Add ``count`` to ``access_count`` and raise ``last_accessed_at`` to ``at`` for
+        each ``(user_id, id): (count, at)``; ids that no longer exist are skipped.
+
+        The default reads the memories and writes them back with :meth:`update`, all in
+        one call; a backend that can increment in place overrides it (no read, and no lost
+        increment when another process records access at the same time).
+        """
+        updated = []
+        for item in self.get_many(list(accesses)):
+            count, at = accesses[(item.user_id, item.id)]
+            last = at if item.last_accessed_at is None else max(at, item.last_accessed_at)
+            changes = {"access_count": item.access_count + count, "last_accessed_at": last}
+            updated.append(item.model_copy(update=changes))
+        if updated:
+            self.update(updated)
 
     # -- housekeeping ------------------------------------------------------------------
     def clear(self) -> None:

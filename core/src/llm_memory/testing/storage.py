@@ -279,6 +279,34 @@ class StorageContract:
         assert ids(store.get(ALICE, ["m3", "nope", "m1", "m4"])) == ["m3", "m1", "m4"]
         assert store.get(ALICE, ["nope"]) == []
 
+    def test_get_many_finds_keys_of_several_users_and_only_those(self, store: VectorStore) -> None:
+        """``get_many`` looks up ``(user_id, id)`` pairs across users: a pair matches only
+        that user's memory, however the id is shared; unknown pairs are skipped."""
+        put(store, [item(1), item(2), item(1, BOB)], [vec(1), vec(0, 1), vec(1)])
+        found = store.get_many([(ALICE, "m2"), (BOB, "m1"), (BOB, "m2"), ("nobody", "m1")])
+        assert sorted((m.user_id, m.id) for m in found) == [(ALICE, "m2"), (BOB, "m1")]
+        assert {(m.user_id, m.id): m for m in found}[(BOB, "m1")] == item(1, BOB)
+        assert store.get_many([]) == []
+
+    def test_record_access_adds_counts_and_keeps_the_latest_time(self, store: VectorStore) -> None:
+        """``record_access`` adds to ``access_count``, raises ``last_accessed_at`` (never
+        lowers it), skips unknown ids, touches no other user and no other field."""
+        later = BASE_TIME + timedelta(days=3)
+        put(
+            store,
+            [item(1), item(2, access_count=4, last_accessed_at=later), item(1, BOB)],
+            [vec(1), vec(0, 1), vec(1)],
+        )
+        at = BASE_TIME + timedelta(days=1)
+        store.record_access({(ALICE, "m1"): (2, at), (ALICE, "m2"): (1, at), (ALICE, "x"): (1, at)})
+        one, two = store.get(ALICE, ["m1", "m2"])
+        assert (one.access_count, one.last_accessed_at) == (2, at)
+        assert (two.access_count, two.last_accessed_at) == (5, later)
+        assert one.model_copy(update={"access_count": 0, "last_accessed_at": None}) == item(1)
+        assert store.get(BOB, ["m1"]) == [item(1, BOB)]
+        assert store.count() == 3
+        assert store.get_vectors(ALICE, ["m1"])["m1"] == pytest.approx(vec(1), abs=1e-6)
+
     def test_delete_returns_how_many_existed(self, store: VectorStore) -> None:
         """``delete`` removes those memories and counts only the ids that existed."""
         put(store, [item(n) for n in range(1, 4)], [vec(1, n) for n in range(1, 4)])
