@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import chromadb
+import numpy as np
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
 from chromadb.config import Settings as ChromaSettings
@@ -204,20 +205,21 @@ class ChromaStore(VectorStore):
             )
         if not items:
             return
-        embeddings = [[float(x) for x in vector] for vector in vectors]
-        self.check_dimension(embeddings)
-        lengths = {len(v) for v in embeddings}
+        self.check_dimension(vectors)
+        lengths = {len(v) for v in vectors}
         if len(lengths) > 1:
             raise DimensionMismatch(
                 f"Vectors of lengths {sorted(lengths)} cannot share one collection."
             )
+        # One conversion to float32 (what Chroma stores), not one float() per component.
+        embeddings = np.asarray(vectors, dtype=np.float32)
         # The last write of a (user, id) wins, as it would in separate calls.
-        latest: dict[str, tuple[MemoryItem, list[float]]] = {}
+        latest: dict[str, tuple[MemoryItem, Any]] = {}
         for item, vector in zip(items, embeddings, strict=True):
             latest[records.key(item.user_id, item.id)] = (item, vector)
         self._write(list(latest.values()))
 
-    def _write(self, rows: Sequence[tuple[MemoryItem, list[float]]]) -> None:
+    def _write(self, rows: Sequence[tuple[MemoryItem, Any]]) -> None:
         for batch in _batches(rows, self.max_batch):
             encoded = [records.encode(item) for item, _ in batch]
             self._run(
@@ -225,7 +227,7 @@ class ChromaStore(VectorStore):
                     ids=[e[0] for e in encoded],
                     documents=[e[1] for e in encoded],
                     metadatas=[e[2] for e in encoded],
-                    embeddings=[vector for _, vector in batch],
+                    embeddings=np.stack([vector for _, vector in batch]).astype(np.float32),
                 )
             )
 
@@ -237,13 +239,7 @@ class ChromaStore(VectorStore):
                 lambda c, keys=keys: c.get(ids=list(keys), include=["embeddings", "metadatas"])
             )
             rows = zip(stored["ids"], stored["embeddings"], stored["metadatas"], strict=True)
-            self._write(
-                [
-                    (latest[k], [float(x) for x in v])
-                    for k, v, m in rows
-                    if m["user_id"] == latest[k].user_id
-                ]
-            )
+            self._write([(latest[k], v) for k, v, m in rows if m["user_id"] == latest[k].user_id])
 
     def delete(self, user_id: str, ids: Sequence[str]) -> int:
         found = self._keys(user_id, ids)
@@ -265,6 +261,22 @@ class ChromaStore(VectorStore):
     def get(self, user_id: str, ids: Sequence[str]) -> list[MemoryItem]:
         found = {item.id: item for item in self._get_items(user_id, ids)}
         return [found[i] for i in dict.fromkeys(ids) if i in found]
+
+    def get_many(self, keys: Sequence[tuple[str, str]]) -> list[MemoryItem]:
+        """One ``get`` by Chroma id for the whole batch, whatever its users."""
+        wanted = {
+            records.key(user_id, memory_id): (user_id, memory_id) for user_id, memory_id in keys
+        }
+        out: list[MemoryItem] = []
+        for batch in _batches(list(wanted), self.max_batch):
+            got = self._run(lambda c, batch=batch: c.get(ids=list(batch), include=_EVERYTHING))
+            for chroma_id, document, metadata in zip(
+                got["ids"], got["documents"], got["metadatas"], strict=True
+            ):
+                found = records.decode(document, metadata)
+                if wanted.get(chroma_id) == (found.user_id, found.id):
+                    out.append(found)
+        return out
 
     def _get_items(self, user_id: str, ids: Sequence[str]) -> Iterator[MemoryItem]:
         keys = list(dict.fromkeys(records.key(user_id, i) for i in ids))
