@@ -7,6 +7,7 @@ import sys
 import textwrap
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from llm_memory.models import EmbedderInfo, MemoryItem
@@ -173,3 +174,27 @@ def test_a_reader_sees_another_process_writes_at_once(tmp_path) -> None:
     assert stale.count() == WRITES // 2 + WRITES  # opened after the writes
     stale.close()
     reader.close()
+
+
+def test_access_recorded_by_racing_stores_loses_no_increment(tmp_path) -> None:
+    """``record_access`` increments in place: four stores (as four processes would) each
+    record 5 accesses of the same memories, and all 20 count."""
+    first = LanceDBStore(tmp_path / "db", "m")
+    first.set_embedding_info(INFO)
+    shared = [MemoryItem(id=f"m{n}", user_id="alice", content=f"memory {n}") for n in range(3)]
+    first.upsert(shared, [[1.0, 0.0, float(n), 1.0] for n in range(3)])
+    stores = [first] + [LanceDBStore(tmp_path / "db", "m") for _ in range(3)]
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def record(n: int) -> None:
+        for repeat in range(5):
+            when = at + timedelta(minutes=n * 5 + repeat)
+            stores[n].record_access({("alice", m.id): (1, when) for m in shared})
+
+    run_threads(record, len(stores))
+    got = first.get("alice", [m.id for m in shared])
+    assert [m.access_count for m in got] == [20, 20, 20]
+    assert {m.last_accessed_at for m in got} == {at + timedelta(minutes=19)}
+    assert [m.content for m in got] == [m.content for m in shared]
+    for store in stores:
+        store.close()

@@ -162,6 +162,7 @@ def test_periodic_optimize_keeps_the_indexes_current(tmp_path) -> None:
     rng = np.random.default_rng(5)
     for n in range(10):
         store.upsert(memories("alice", 1, start=n, content=f"word{n} here"), unit(rng, 1).tolist())
+        store.wait_for_index()  # the optimize runs in the background
     assert _unindexed(store, "content") == 0 and _unindexed(store, "user_id") == 0
     for n in range(10):
         hits = store.keyword_query(f"word{n}", MemoryFilter("alice"), 3)
@@ -195,3 +196,35 @@ def test_full_text_search_can_be_turned_off(tmp_path) -> None:
 def _unindexed(store: LanceDBStore, column: str) -> int:
     (found,) = [ix for ix in store.describe()["indexes"] if ix["columns"] == [column]]
     return int(found["unindexed_rows"])
+
+
+def test_a_large_write_is_folded_into_the_indexes_in_the_background(tmp_path) -> None:
+    """``optimize_growth``: once the rows written since the last optimize reach that share
+    of the table (and 1,000), an optimize runs in the background; small writes start none."""
+    options = LanceDBOptions(optimize_every=0, optimize_growth=0.25)
+    store = LanceDBStore(tmp_path / "db", "m", options)
+    store.set_embedding_info(INFO)
+    rng = np.random.default_rng(8)
+    store.upsert(memories("alice", 1200), unit(rng, 1200).tolist())
+    assert store.wait_for_index(timeout=120)
+    assert _unindexed(store, "key") == 0 and _unindexed(store, "user_id") == 0
+    store.upsert(memories("bob", 10), unit(rng, 10).tolist())
+    assert store.wait_for_index(timeout=120)
+    assert _unindexed(store, "key") == 10
+    hits = store.query(unit(rng, 1)[0].tolist(), MemoryFilter("bob"), 20)
+    assert len(hits) == 10  # unindexed rows are searched all the same
+    store.close()
+
+
+def test_hot_reads_use_the_async_table(store: LanceDBStore) -> None:
+    """Vector search and fetch by key skip lancedb's sync wrapper (several schema round
+    trips per query). If a lancedb release moves the attribute this relies on, reads fall
+    back to the sync API and this test says so."""
+    from llm_memory_lancedb.store import _async_table
+
+    rng = np.random.default_rng(9)
+    store.upsert(memories("alice", 5), unit(rng, 5).tolist())
+    assert _async_table(store._table()) is not None
+    hits = store.query(unit(rng, 1)[0].tolist(), MemoryFilter("alice"), 3)
+    assert len(hits) == 3 and all(h.item.user_id == "alice" for h in hits)
+    assert [m.id for m in store.get("alice", ["alice-3", "alice-1"])] == ["alice-3", "alice-1"]

@@ -88,8 +88,14 @@ class LanceDBOptions(BaseSettings):
     optimize_every: int = Field(
         200,
         ge=0,
-        description="Writes (per process) between optimize runs, which compact files and fold "
-        "new rows into the indexes; 0 never.",
+        description="Writes (per process) between optimize runs, in the background, which "
+        "compact files and fold new rows into the indexes; 0 never.",
+    )
+    optimize_growth: float = Field(
+        0.25,
+        ge=0,
+        description="Also optimize once the rows written (per process) since the last "
+        "optimize reach this share of the table, and at least 1,000; 0 never.",
     )
     write_retries: int = Field(
         6, ge=0, description="Extra attempts when a write loses a commit race to another writer."

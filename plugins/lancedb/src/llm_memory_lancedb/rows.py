@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -134,6 +135,12 @@ def where_keys(user_id: str, ids: Sequence[str]) -> Expr:
     """These memories of this user, found through the primary key's index."""
     keys = [key(user_id, memory_id) for memory_id in ids]
     return (col("user_id") == lit(user_id)) & col("key").isin(keys)
+
+
+def timestamp_sql(value: datetime) -> str:
+    """A UTC timestamp as a SQL expression of the table's timestamp type (for ``update``)."""
+    text = as_utc(value).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    return f"arrow_cast('{text}Z', 'Timestamp(Microsecond, Some(\"UTC\"))')"
 
 
 def chunks(values: Sequence[str]) -> Iterator[list[str]]:

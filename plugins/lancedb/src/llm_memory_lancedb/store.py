@@ -14,8 +14,8 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
-from datetime import timedelta
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,8 +23,10 @@ import lancedb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from lancedb.background_loop import LOOP
 from lancedb.expr import col, lit
 from lancedb.query import ColumnOrdering, MatchQuery
+from lancedb.table import AsyncTable
 from llm_memory.errors import ConfigError, DimensionMismatch, NotSupported
 from llm_memory.models import EmbedderInfo, MemoryItem
 from llm_memory.storage import MemoryFilter, StoreHit, VectorStore
@@ -38,6 +40,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 _SECRET = re.compile(r"secret|token|password|key", re.IGNORECASE)
 _CONFLICT = re.compile(r"conflict|too many concurrent", re.IGNORECASE)
+#: Fewest rows written before ``optimize_growth`` starts an optimize (it rewrites the
+#: table's small files, so it should not run after every small write).
+OPTIMIZE_MIN_ROWS = 1_000
 
 
 class LanceDBStore(VectorStore):
@@ -66,10 +71,13 @@ class LanceDBStore(VectorStore):
         except (ValueError, OSError, RuntimeError) as exc:
             raise ConfigError(_connect_error(self.uri, exc)) from exc
         self._tbl: Any = None
+        self._dim: int | None = None
         self._lock = threading.RLock()
         self._ann_settled = False  # the ANN index exists, or this process gave up building it
+        # One background job at a time: the ANN build, or an optimize.
         self._builder: threading.Thread | None = None
-        self._writes = 0
+        self._writes = 0  # commits since the last optimize (this process)
+        self._rows_written = 0  # rows written since the last optimize (this process)
 
     @classmethod
     def from_options(cls, options: LanceDBOptions, settings: Any) -> LanceDBStore:
@@ -109,9 +117,7 @@ class LanceDBStore(VectorStore):
                 )
 
     def check_dimension(self, vectors: Sequence[Sequence[float]]) -> None:
-        super().check_dimension(vectors)
-        table = self._table()
-        want = rows.dimension_of(table.schema) if table is not None else None
+        want = self._dimension()
         for vector in vectors:
             want = len(vector) if want is None else want
             if len(vector) != want:
@@ -119,6 +125,14 @@ class LanceDBStore(VectorStore):
                     f"Table {self.table_name!r} holds {want}-dimensional vectors; got a "
                     f"{len(vector)}-dimensional one. Run `llm-memory reindex` or choose another table."
                 )
+
+    def _dimension(self) -> int | None:
+        """The vector column's length, read from the schema once per opened table (a
+        schema read is a round trip; the dimension only changes with a new table)."""
+        if self._dim is None:
+            table = self._table()
+            self._dim = None if table is None else rows.dimension_of(table.schema)
+        return self._dim
 
     # -- writes ------------------------------------------------------------------------
     def upsert(self, items: Sequence[MemoryItem], vectors: Sequence[Sequence[float]]) -> None:
@@ -143,7 +157,7 @@ class LanceDBStore(VectorStore):
                 .execute(data)
             )
         )
-        self._after_write(table)
+        self._after_write(table, data.num_rows)
 
     def update(self, items: Sequence[MemoryItem]) -> None:
         table = self._table()
@@ -153,7 +167,7 @@ class LanceDBStore(VectorStore):
         # Without the vector column, a matched row keeps its stored vector.
         data = rows.to_table(items, None, table.schema)
         self._retry(lambda: table.merge_insert("key").when_matched_update_all().execute(data))
-        self._after_write(table)
+        self._after_write(table, data.num_rows)  # rewritten rows: new files to compact
 
     def delete(self, user_id: str, ids: Sequence[str]) -> int:
         table = self._table()
@@ -180,12 +194,47 @@ class LanceDBStore(VectorStore):
             if self._table() is not None:
                 self._db.drop_table(self.table_name)
             self._tbl = None
+            self._dim = None
             self._ann_settled = False
 
     # -- reads -------------------------------------------------------------------------
     def get(self, user_id: str, ids: Sequence[str]) -> list[MemoryItem]:
         found = {m.id: m for m in self._fetch(user_id, ids, list(rows.FIELDS), rows.to_items)}
         return [found[i] for i in ids if i in found]
+
+    def get_many(self, keys: Sequence[tuple[str, str]]) -> list[MemoryItem]:
+        """One scan of the ``key`` index for every user of the batch (not one per user)."""
+        table = self._table()
+        wanted = sorted({rows.key(user_id, memory_id) for user_id, memory_id in keys})
+        if table is None or not wanted:
+            return []
+        out: list[MemoryItem] = []
+        for chunk in rows.chunks(wanted):
+            out += rows.to_items(_scan(table, col("key").isin(chunk), list(rows.FIELDS)))
+        return out
+
+    def record_access(self, accesses: Mapping[tuple[str, str], tuple[int, datetime]]) -> None:
+        """Increment in place: one ``UPDATE`` commit per distinct count (usually one), no
+        read, and concurrent increments from other processes all count. The time written
+        is the batch's latest (the core flushes touches every few seconds)."""
+        table = self._table()
+        if table is None or not accesses:
+            return
+        by_count: dict[int, list[str]] = {}
+        for (user_id, memory_id), (count, _) in accesses.items():
+            by_count.setdefault(count, []).append(rows.key(user_id, memory_id))
+        at = rows.timestamp_sql(max(at for _, at in accesses.values()))
+        for count, keys in sorted(by_count.items()):
+            for chunk in rows.chunks(sorted(keys)):
+                where = col("key").isin(chunk).to_sql()
+                values = {
+                    "access_count": f"access_count + {int(count)}",
+                    "last_accessed_at": f"greatest(last_accessed_at, {at})",
+                }
+                self._retry(
+                    lambda where=where, values=values: table.update(where, values_sql=values)
+                )
+        self._after_write(table, len(accesses))
 
     def get_vectors(self, user_id: str, ids: Sequence[str]) -> dict[str, list[float]]:
         def convert(batch: pa.Table) -> list[tuple[str, list[float]]]:
@@ -224,20 +273,21 @@ class LanceDBStore(VectorStore):
             return []
         self.check_dimension([vector])
         opts = self.options
-        query = (
-            table.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector")
-            .distance_type("cosine")
-            .where(where, prefilter=True)
-            .limit(k)
-            .select([*rows.FIELDS, "_distance"])
-        )
+        vector_array = np.asarray(vector, dtype=np.float32)
+        fast = _async_table(table)
+        if fast is not None:  # the same query without the sync wrapper's round trips
+            query = fast.query().nearest_to(vector_array).column("vector").where(where)
+        else:
+            query = table.search(vector_array, vector_column_name="vector")
+            query = query.where(where, prefilter=True)  # the async query prefilters anyway
+        query = query.distance_type("cosine").limit(k).select([*rows.FIELDS, "_distance"])
         if opts.nprobes:
             query = query.nprobes(opts.nprobes)
         if opts.refine_factor:
             query = query.refine_factor(opts.refine_factor)
         if opts.ef:
             query = query.ef(opts.ef)
-        result = query.to_arrow()
+        result = LOOP.run(query.to_arrow()) if fast is not None else query.to_arrow()
         scores = [1.0 - d if d == d else 0.0 for d in result["_distance"].to_pylist()]  # NaN: 0
         return [StoreHit(m, s) for m, s in zip(rows.to_items(result), scores, strict=True)]
 
@@ -303,7 +353,8 @@ class LanceDBStore(VectorStore):
             self._build_ann(table)
 
     def wait_for_index(self, timeout: float | None = None) -> bool:
-        """Wait for a background ANN build started by a write; False if still running."""
+        """Wait for the background job a write started (an ANN build or an optimize);
+        False if it is still running after ``timeout`` seconds."""
         builder = self._builder
         if builder is not None:
             builder.join(timeout)
@@ -315,6 +366,7 @@ class LanceDBStore(VectorStore):
         # process would otherwise never see its table indexed.
         self.wait_for_index()
         self._tbl = None
+        self._dim = None
         self._db = None
 
     # -- internals -----------------------------------------------------------------------
@@ -338,27 +390,49 @@ class LanceDBStore(VectorStore):
                 f"{rows.dimension_of(table.schema)}-dimensional vectors, not {dimension}."
             )
         self._tbl = table
+        self._dim = dimension
         self._ann_settled = indexes.ensure(table, self.options.fts, self._retry)
         return table
 
-    def _after_write(self, table: Any) -> None:
+    def _after_write(self, table: Any, rows_written: int = 0) -> None:
+        """Start background housekeeping when it is due: the ANN index once the table
+        crosses ``ann_index_threshold``, else an optimize after ``optimize_every`` commits
+        or once the rows written since the last one reach ``optimize_growth`` of the table.
+
+        Both run in a thread (one at a time), never in the writer's time; searches stay
+        correct meanwhile (lance searches unindexed rows too)."""
         self._writes += 1
-        every = self.options.optimize_every
-        if every and self._writes % every == 0:
-            try:
-                self.optimize()
-            except Exception as exc:  # housekeeping must never fail a write that succeeded
-                log.warning("lancedb optimize of %r failed: %s", self.table_name, exc)
-        if self._ann_settled or self._builder is not None:
+        self._rows_written += rows_written
+        if self._builder is not None:
             return
-        if table.count_rows() >= self.options.ann_index_threshold:
-            with self._lock:
-                if not self._ann_settled and self._builder is None:
-                    # Training takes seconds to minutes; searches stay exact (flat) meanwhile.
-                    self._builder = threading.Thread(
-                        target=self._build_ann_in_background, args=(table,), daemon=True
-                    )
-                    self._builder.start()
+        total = int(table.count_rows())
+        job: Callable[[Any], None] | None = None
+        if not self._ann_settled and total >= self.options.ann_index_threshold:
+            job = self._build_ann_in_background
+        elif self._optimize_due(total):
+            job = self._optimize_in_background
+        if job is None:
+            return
+        with self._lock:
+            if self._builder is None:
+                if job == self._optimize_in_background:
+                    self._writes = self._rows_written = 0
+                self._builder = threading.Thread(target=job, args=(table,), daemon=True)
+                self._builder.start()
+
+    def _optimize_due(self, total: int) -> bool:
+        every, growth = self.options.optimize_every, self.options.optimize_growth
+        if every and self._writes >= every:
+            return True
+        return bool(growth) and self._rows_written >= max(OPTIMIZE_MIN_ROWS, growth * total)
+
+    def _optimize_in_background(self, table: Any) -> None:
+        try:
+            self._retry(table.optimize)
+        except Exception as exc:  # housekeeping must never fail a write that succeeded
+            log.warning("lancedb optimize of %r failed: %s", self.table_name, exc)
+        finally:
+            self._builder = None
 
     def _build_ann_in_background(self, table: Any) -> None:
         try:
@@ -390,8 +464,7 @@ class LanceDBStore(VectorStore):
             return []
         out: list[T] = []
         for chunk in rows.chunks(sorted(set(ids))):
-            where = rows.where_keys(user_id, chunk)
-            out += convert(table.search().where(where).select(columns).limit(None).to_arrow())
+            out += convert(_scan(table, rows.where_keys(user_id, chunk), columns))
         return out
 
     def _retry(self, write: Callable[[], T]) -> T:
@@ -405,6 +478,27 @@ class LanceDBStore(VectorStore):
                 log.info("lancedb commit conflict on %r, retrying: %s", self.table_name, exc)
                 time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.5))
         raise AssertionError("unreachable")
+
+
+def _async_table(table: Any) -> Any:
+    """The async table under lancedb's sync ``LanceTable``, or None.
+
+    Hot reads (vector search, fetch by key) go to it directly: the sync wrapper re-reads
+    the schema several times per query, 2-3 ms each time on a 10,000-row table (measured).
+    The same table object, so this process's writes and ``read_consistency_seconds``
+    apply alike. ``_table`` is lancedb's attribute, not a documented one: if a release
+    moves it, reads fall back to the sync API (``test_hot_reads_use_the_async_table``
+    notices)."""
+    inner = getattr(table, "_table", None)
+    return inner if isinstance(inner, AsyncTable) else None
+
+
+def _scan(table: Any, where: Any, columns: list[str]) -> pa.Table:
+    """The rows matching ``where`` (no vector search), only ``columns``."""
+    fast = _async_table(table)
+    if fast is not None:
+        return LOOP.run(fast.query().where(where).select(columns).to_arrow())
+    return table.search().where(where).select(columns).limit(None).to_arrow()
 
 
 def _connect_error(uri: str, exc: Exception) -> str:
