@@ -263,6 +263,21 @@ class StorageContract:
         hits = store.query(vec(1, 1), MemoryFilter(ALICE), k=1)
         assert ids(hits) == ["m1"] and hits[0].item == changed
 
+    def test_update_with_unchanged_content_replaces_every_other_field(
+        self, store: VectorStore
+    ) -> None:
+        """The common update (a refresh, access statistics) keeps the content: every other
+        field is still replaced, a session set to None is cleared, filters see the new
+        values, and the vector stays."""
+        put(store, [item(1, session_id="s1"), item(2)], [vec(1, 1), vec(0, 0, 1)])
+        changed = item(1, type="fact", importance=0.2, access_count=3, metadata={"k": 2})
+        store.update([changed])
+        assert store.get(ALICE, ["m1"]) == [changed]
+        assert store.list(MemoryFilter(ALICE, session_id="s1")) == []
+        assert ids(store.list(MemoryFilter(ALICE, types=("fact",)))) == ["m1"]
+        assert store.get_vectors(ALICE, ["m1"])["m1"] == pytest.approx(vec(1, 1), abs=1e-6)
+        assert ids(store.query(vec(1, 1), MemoryFilter(ALICE), k=1)) == ["m1"]
+
     def test_update_ignores_unknown_ids(self, store: VectorStore) -> None:
         """``update`` of an id the user does not have creates nothing, for that user or any
         other, and leaves another user's memory with that id untouched."""

@@ -20,7 +20,17 @@ from typing import Any
 from llm_memory.models import MemoryItem, as_utc
 from llm_memory.storage import MemoryFilter
 
-__all__ = ["decode", "encode", "key", "memory_id", "micros", "sort_key", "user_where", "where"]
+__all__ = [
+    "decode",
+    "encode",
+    "key",
+    "memory_id",
+    "micros",
+    "sort_key",
+    "touched",
+    "user_where",
+    "where",
+]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -80,6 +90,15 @@ def decode(document: str | None, metadata: dict[str, Any]) -> MemoryItem:
         session_id=metadata.get("session_id"),
         metadata=record["metadata"],
     )
+
+
+def touched(record: str, count: int, at: datetime) -> str:
+    """The ``record`` JSON with ``count`` more accesses, the last one no earlier than ``at``."""
+    fields = json.loads(record)
+    fields["access_count"] = int(fields.get("access_count") or 0) + count
+    last = _parse(fields.get("last_accessed_at"))
+    fields["last_accessed_at"] = _iso(at if last is None else max(last, as_utc(at)))
+    return json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
 
 
 def memory_id(metadata: dict[str, Any]) -> str:
