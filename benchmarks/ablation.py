@@ -122,6 +122,7 @@ def _both(*managers: contextlib.AbstractContextManager[Any]) -> Iterator[None]:
 
 def evaluate(conversations: Sequence[locomo.Conversation], **settings: Any) -> dict[str, Any]:
     text.stem.cache_clear() if hasattr(text.stem, "cache_clear") else None
+    text._content_terms.cache_clear()  # terms made by another lever's stemmer
     options = load_settings(**settings)
     store = MemoryStore()
     index = open_keyword_index(store, options) if options.hybrid_search else None

@@ -133,11 +133,8 @@ def run_one(
         embedding_provider=embedder,
         vector_store_dir=workdir,
         collection="locomo",
+        keyword_index="native" if native_keyword else "auto",
     ) as manager:
-        if native_keyword:  # what `keyword_index = "native"` selects: the store's own index
-            if manager.keyword_index is not None:
-                manager.keyword_index.close()
-            manager.keyword_index = None
         start = time.perf_counter()
         for conv in conversations:
             run.turns += len(manager.ingest_conversation(conv.turns, conv.name))
