@@ -405,7 +405,9 @@ class LanceDBStore(VectorStore):
         self._rows_written += rows_written
         if self._builder is not None:
             return
-        total = int(table.count_rows())
+        growth = self.options.optimize_growth and self._rows_written >= OPTIMIZE_MIN_ROWS
+        # The row count is a request on object storage: only asked for when it decides.
+        total = int(table.count_rows()) if growth or not self._ann_settled else 0
         job: Callable[[Any], None] | None = None
         if not self._ann_settled and total >= self.options.ann_index_threshold:
             job = self._build_ann_in_background
