@@ -155,7 +155,8 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=locomo.DEFAULT_DATA)
     parser.add_argument("--out", type=Path, default=locomo.HERE / "out")
     args = parser.parse_args()
-    conversations = [locomo.load_conversation(f) for f in sorted(args.data.glob("*.json"))]
+    files = [args.data] if args.data.is_file() else sorted(args.data.glob("*.json"))
+    conversations = [c for f in files for c in locomo.load_conversations(f)]
     lines = [
         "| configuration | R@1 | R@5 | R@10 | R@20 | "
         + " | ".join(f"R@10 {n}" for n in locomo.CATEGORIES.values())

@@ -73,9 +73,21 @@ class Run:
 
 
 # -- data ----------------------------------------------------------------------------------
-def load_conversation(path: Path) -> Conversation:
-    """The turns (with their session's date) and the questions; nothing else is read."""
+def load_conversations(path: Path) -> list[Conversation]:
+    """The conversations of one file: a single conversation as in ``../shared/bench``
+    (turns and ``qa`` at the top level), or the authors' release (``locomo10.json``: a list
+    of samples, each with ``sample_id``, ``conversation`` and ``qa``)."""
     data = json.loads(path.read_text(encoding="utf-8"))
+    samples = data if isinstance(data, list) else [data]
+    out = []
+    for n, sample in enumerate(samples):
+        name = sample.get("sample_id") or (path.stem if len(samples) == 1 else f"{path.stem}-{n}")
+        out.append(_conversation(str(name), sample.get("conversation", sample), sample["qa"]))
+    return out
+
+
+def _conversation(name: str, data: dict[str, Any], qas: list[dict[str, Any]]) -> Conversation:
+    """The turns (with their session's date) and the questions; nothing else is read."""
     sessions = sorted(
         (int(m.group(1)), key) for key in data if (m := _SESSION.fullmatch(key)) and data[key]
     )
@@ -98,11 +110,11 @@ def load_conversation(path: Path) -> Conversation:
             )
     known = {t["metadata"]["dia_id"] for t in turns}
     questions = []
-    for qa in data["qa"]:
+    for qa in qas:
         evidence = frozenset(e for e in qa.get("evidence") or () if e in known)
         if qa.get("category") in CATEGORIES and evidence:
             questions.append(Question(qa["question"], qa["category"], evidence))
-    return Conversation(path.stem, turns, questions, max(dates))
+    return Conversation(name, turns, questions, max(dates))
 
 
 def recall_curve(retrieved: Sequence[str], evidence: frozenset[str]) -> list[float]:
@@ -262,7 +274,12 @@ def _csv(value: str) -> list[str]:
 
 def main(argv: Iterable[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="LoCoMo JSON directory.")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA,
+        help="A directory of LoCoMo JSON files, or one file (locomo10.json).",
+    )
     parser.add_argument("--backends", type=_csv, default=["memory", "chroma", "lancedb"])
     parser.add_argument("--embedders", type=_csv, default=["hash"])
     parser.add_argument("--out", type=Path, default=HERE / "out")
@@ -274,12 +291,12 @@ def main(argv: Iterable[str] | None = None) -> int:
     )
     args = parser.parse_args(None if argv is None else list(argv))
 
-    files = sorted(args.data.glob("*.json"))
+    files = [args.data] if args.data.is_file() else sorted(args.data.glob("*.json"))
+    conversations = [c for f in files for c in load_conversations(f)]
     if args.conversations:
-        files = [f for f in files if f.stem in args.conversations]
-    if not files:
+        conversations = [c for c in conversations if c.name in args.conversations]
+    if not conversations:
         parser.error(f"no LoCoMo conversations (*.json) in {args.data}")
-    conversations = [load_conversation(f) for f in files]
     questions = sum(len(c.questions) for c in conversations)
     args.out.mkdir(parents=True, exist_ok=True)
     command = "python benchmarks/locomo.py " + " ".join(sys.argv[1:] if argv is None else argv)
