@@ -50,11 +50,7 @@ MODES = ("raw", "core", "core-no-access", "mem0")
 # -- synthetic data ------------------------------------------------------------------------
 def vocabulary(size: int = 8000, seed: int = 7) -> list[str]:
     rng = random.Random(seed)
-    onsets, vowels, codas = (
-        "bcdfghjklmnprstvwz",
-        "aeiou",
-        ["", "n", "r", "s", "t", "l", "nd", "st"],
-    )
+    onsets, vowels, codas = "bcdfghjklmnprstvwz", "aeiou", ["", "n", "r", "s", "t", "l", "nd", "st"]
     suffixes = ["", "", "", "s", "ing", "ed", "er", "ly", "ness", "ation"]
     words: set[str] = set()
     while len(words) < size:
@@ -185,9 +181,7 @@ def child_raw(backend: str, size: int, workdir: Path) -> dict[str, Any]:
 
 def child_mem0(size: int, workdir: Path) -> dict[str, Any]:
     """mem0 (open source) on embedded Chroma, with the same vectors and no LLM."""
-    os.environ.setdefault(
-        "OPENAI_API_KEY", "unused"
-    )  # its default clients want one; no call is made
+    os.environ.setdefault("OPENAI_API_KEY", "unused")  # its clients want one; none is called
     os.environ["MEM0_TELEMETRY"] = "False"
     from llm_memory.embedding.hash import HashEmbedder
     from mem0 import Memory
@@ -223,11 +217,7 @@ def child_mem0(size: int, workdir: Path) -> dict[str, Any]:
     latencies = timed_queries(
         lambda q, u: memory.search(q, filters={"user_id": u}, top_k=LIMIT), queries
     )
-    return {
-        "ingest_seconds": ingest,
-        "latencies": latencies,
-        "peak_rss_mb": peak_rss_mb(),
-    }
+    return {"ingest_seconds": ingest, "latencies": latencies, "peak_rss_mb": peak_rss_mb()}
 
 
 def _raw_chroma(workdir: Path, dimension: int) -> tuple[Any, Any]:
@@ -273,8 +263,7 @@ def _raw_lancedb(workdir: Path, dimension: int) -> tuple[Any, Any]:
     def add(ids: list[str], users: list[str], texts: list[str], vectors: list[list[float]]) -> None:
         table.add(
             pa.table(
-                {"id": ids, "user_id": users, "content": texts, "vector": vectors},
-                schema=schema,
+                {"id": ids, "user_id": users, "content": texts, "vector": vectors}, schema=schema
             )
         )
 
