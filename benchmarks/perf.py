@@ -123,7 +123,6 @@ def child_core(backend: str, size: int, workdir: Path, access: bool = True) -> d
         "ingest_seconds": ingest,
         "ingest_store_seconds": ingest_in_store,
         "latencies": latencies,
-        "retrieve_store_seconds": in_store.pop("total", 0.0),
         "peak_rss_mb": peak_rss_mb(),
     }
 
@@ -131,7 +130,7 @@ def child_core(backend: str, size: int, workdir: Path, access: bool = True) -> d
 def _time_store_calls(store: Any) -> dict[str, float]:
     """Add the time spent inside the storage plugin's methods to ``spent["total"]``."""
     spent: dict[str, float] = {}
-    for name in ("upsert", "update", "get", "query", "keyword_query", "count"):
+    for name in ("upsert", "update", "get", "get_many", "query", "keyword_query", "count"):
         method = getattr(store, name)
 
         def timed(*args: Any, _method: Any = method, **kwargs: Any) -> Any:
@@ -331,10 +330,76 @@ def summarise(results: list[dict[str, Any]], size: int) -> dict[str, float]:
         "ingest_in_store": statistics.fmean(
             r.get("ingest_store_seconds", 0.0) / r["ingest_seconds"] for r in results
         ),
-        "retrieve_store_ms": statistics.fmean(
-            1000 * r.get("retrieve_store_seconds", 0.0) / len(r["latencies"]) for r in results
-        ),
     }
+
+
+def _table(header: str, body: Iterable[Sequence[Any]]) -> list[str]:
+    """A markdown table's lines; ``header`` is the column names separated by ``|``."""
+    names = [name.strip() for name in header.split("|")]
+    lines = ["| " + " | ".join(str(cell) for cell in row) + " |" for row in [names, *body]]
+    return [lines[0], "|---" * len(names) + "|", *lines[1:]]
+
+
+def _ratio(a: float, b: float, bold: bool = False) -> str:
+    return f"**{a / b:.2f}**" if bold else f"{a / b:.2f}"
+
+
+def _main_row(r: dict[str, Any]) -> list[str]:
+    raw, core = r["raw"], r["core"]
+    return [
+        r["backend"],
+        f"{r['size']:,}",
+        f"{raw['ingest_per_s']:,.0f}",
+        f"{core['ingest_per_s']:,.0f}",
+        _ratio(core["ingest_per_s"], raw["ingest_per_s"], bold=True),
+        f"{raw['p50_ms']:.1f}",
+        f"{core['p50_ms']:.1f}",
+        _ratio(core["p50_ms"], raw["p50_ms"], bold=True),
+        f"{raw['p95_ms']:.1f}",
+        f"{core['p95_ms']:.1f}",
+        _ratio(core["p95_ms"], raw["p95_ms"]),
+        f"{raw['peak_rss_mb']:.0f}",
+        f"{core['peak_rss_mb']:.0f}",
+    ]
+
+
+def _reference_row(r: dict[str, Any]) -> list[str]:
+    raw, core = r["raw"], r["core"]
+    optimized = raw.get("p50_optimized_ms")
+    return [
+        r["backend"],
+        f"{r['size']:,}",
+        f"{raw['ingest_with_embedding_per_s']:,.0f}",
+        _ratio(core["ingest_per_s"], raw["ingest_with_embedding_per_s"]),
+        f"{100 * core['ingest_in_store']:.0f}%",
+        f"{optimized:.1f}" if optimized else "n/a",
+        _ratio(core["p50_ms"], optimized) if optimized else "n/a",
+    ]
+
+
+def _mem0_row(r: dict[str, Any]) -> list[str]:
+    mem0, core = r["mem0"], r["core"]
+    return [
+        r["backend"],
+        f"{r['size']:,}",
+        f"{mem0['ingest_per_s']:,.0f}",
+        f"{core['ingest_per_s']:,.0f}",
+        _ratio(core["ingest_per_s"], mem0["ingest_per_s"]),
+        *(f"{side[key]:.1f}" for key in ("p50_ms", "p95_ms") for side in (mem0, core)),
+        *(f"{side['peak_rss_mb']:.0f}" for side in (mem0, core)),
+    ]
+
+
+def _quiet_row(r: dict[str, Any]) -> list[str]:
+    raw, quiet = r["raw"], r["core-no-access"]
+    return [
+        r["backend"],
+        f"{r['size']:,}",
+        f"{quiet['p50_ms']:.1f}",
+        _ratio(quiet["p50_ms"], raw["p50_ms"]),
+        f"{quiet['p95_ms']:.1f}",
+        _ratio(quiet["p95_ms"], raw["p95_ms"]),
+    ]
 
 
 def markdown(rows: list[dict[str, Any]], help_s: float, command: str) -> str:
@@ -344,21 +409,12 @@ def markdown(rows: list[dict[str, Any]], help_s: float, command: str) -> str:
         f"{USERS} users, batches of {BATCH}, {QUERIES} timed queries (limit {LIMIT}; the raw "
         f"query asks for k={K}, as retrieve's vector search does). Ratios: llm-memory / raw.",
         "",
-        "| backend | memories | ingest/s raw | ingest/s llm-memory | ratio | p50 ms raw "
-        "| p50 ms llm-memory | ratio | p95 ms raw | p95 ms llm-memory | ratio "
-        "| peak RSS MB raw | peak RSS MB llm-memory |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        raw, core = r["raw"], r["core"]
-        lines.append(
-            f"| {r['backend']} | {r['size']:,} | {raw['ingest_per_s']:,.0f} | "
-            f"{core['ingest_per_s']:,.0f} | **{core['ingest_per_s'] / raw['ingest_per_s']:.2f}** | "
-            f"{raw['p50_ms']:.1f} | {core['p50_ms']:.1f} | **{core['p50_ms'] / raw['p50_ms']:.2f}** | "
-            f"{raw['p95_ms']:.1f} | {core['p95_ms']:.1f} | {core['p95_ms'] / raw['p95_ms']:.2f} | "
-            f"{raw['peak_rss_mb']:.0f} | {core['peak_rss_mb']:.0f} |"
-        )
-    lines += [
+        *_table(
+            "backend | memories | ingest/s raw | ingest/s llm-memory | ratio | p50 ms raw "
+            "| p50 ms llm-memory | ratio | p95 ms raw | p95 ms llm-memory | ratio "
+            "| peak RSS MB raw | peak RSS MB llm-memory",
+            map(_main_row, rows),
+        ),
         "",
         "The raw add is given vectors; `write_memories` embeds the texts itself (the `hash` "
         "embedder), validates every memory, checks for duplicates and updates the keyword "
@@ -366,20 +422,13 @@ def markdown(rows: list[dict[str, Any]], help_s: float, command: str) -> str:
         "raw query once the raw table is optimized (compacted, indexes current; the plugin "
         "does that in the background):",
         "",
-        "| backend | memories | raw ingest/s counting the embedding | llm-memory / that "
-        "| share of ingest inside the storage plugin | p50 ms raw, optimized | llm-memory / that |",
-        "|---|---|---|---|---|---|---|",
+        *_table(
+            "backend | memories | raw ingest/s counting the embedding | llm-memory / that "
+            "| share of ingest inside the storage plugin | p50 ms raw, optimized "
+            "| llm-memory / that",
+            map(_reference_row, rows),
+        ),
     ]
-    for r in rows:
-        raw, core = r["raw"], r["core"]
-        with_embedding = raw["ingest_with_embedding_per_s"]
-        optimized = raw.get("p50_optimized_ms")
-        opt = f"{optimized:.1f} | {core['p50_ms'] / optimized:.2f}" if optimized else "n/a | n/a"
-        lines.append(
-            f"| {r['backend']} | {r['size']:,} | {with_embedding:,.0f} | "
-            f"{core['ingest_per_s'] / with_embedding:.2f} | {100 * core['ingest_in_store']:.0f}% "
-            f"| {opt} |"
-        )
     other = [r for r in rows if "mem0" in r]
     if other:
         lines += [
@@ -390,36 +439,25 @@ def markdown(rows: list[dict[str, Any]], help_s: float, command: str) -> str:
             "mem0 has no multi-user batch add) and `search(query, filters={user_id}, "
             f"top_k={LIMIT})` (vector search only: mem0 has no keyword search on Chroma).",
             "",
-            "| backend | memories | ingest/s mem0 | ingest/s llm-memory | llm-memory / mem0 "
-            "| p50 ms mem0 | p50 ms llm-memory | p95 ms mem0 | p95 ms llm-memory "
-            "| peak RSS MB mem0 | peak RSS MB llm-memory |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
+            *_table(
+                "backend | memories | ingest/s mem0 | ingest/s llm-memory | llm-memory / mem0 "
+                "| p50 ms mem0 | p50 ms llm-memory | p95 ms mem0 | p95 ms llm-memory "
+                "| peak RSS MB mem0 | peak RSS MB llm-memory",
+                map(_mem0_row, other),
+            ),
         ]
-        for r in other:
-            mem0, core = r["mem0"], r["core"]
-            lines.append(
-                f"| {r['backend']} | {r['size']:,} | {mem0['ingest_per_s']:,.0f} | "
-                f"{core['ingest_per_s']:,.0f} | {core['ingest_per_s'] / mem0['ingest_per_s']:.2f} | "
-                f"{mem0['p50_ms']:.1f} | {core['p50_ms']:.1f} | {mem0['p95_ms']:.1f} | "
-                f"{core['p95_ms']:.1f} | {mem0['peak_rss_mb']:.0f} | {core['peak_rss_mb']:.0f} |"
-            )
-    quiet_rows = [r for r in rows if "core-no-access" in r]
-    if quiet_rows:
+    quiet = [r for r in rows if "core-no-access" in r]
+    if quiet:
         lines += [
             "",
             "Diagnostic: retrieve without the access statistics (`access_count`, "
             "`last_accessed_at`) that every retrieve records in the background:",
             "",
-            "| backend | memories | p50 ms | ratio to raw | p95 ms | ratio to raw |",
-            "|---|---|---|---|---|---|",
+            *_table(
+                "backend | memories | p50 ms | ratio to raw | p95 ms | ratio to raw",
+                map(_quiet_row, quiet),
+            ),
         ]
-        for r in quiet_rows:
-            raw, quiet = r["raw"], r["core-no-access"]
-            lines.append(
-                f"| {r['backend']} | {r['size']:,} | {quiet['p50_ms']:.1f} | "
-                f"{quiet['p50_ms'] / raw['p50_ms']:.2f} | {quiet['p95_ms']:.1f} | "
-                f"{quiet['p95_ms'] / raw['p95_ms']:.2f} |"
-            )
     lines += ["", f"`llm-memory --help`: {help_s * 1000:.0f} ms (median of 5)."]
     return "\n".join(lines) + "\n"
 

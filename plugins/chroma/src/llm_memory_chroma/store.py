@@ -259,14 +259,16 @@ class ChromaStore(VectorStore):
                 self._write([(latest[k], v) for k, v in pairs])
 
     def record_access(self, accesses: Mapping[tuple[str, str], tuple[int, datetime]]) -> None:
-        """Only the ``record`` metadata key is rewritten (a metadata-only update)."""
+        """Only the ``record`` metadata key is rewritten (a metadata-only update). It is a
+        read then a write: with several processes on one Chroma server, increments they
+        record at the same instant can be lost (counts are statistics, not ledgers)."""
         wanted = {records.key(u, i): (u, i) for u, i in accesses}
         for batch in _batches(list(wanted), self.max_batch):
             got = self._run(lambda c, batch=batch: c.get(ids=list(batch), include=["metadatas"]))
             ids, metadatas = [], []
             for chroma_id, metadata in zip(got["ids"], got["metadatas"], strict=True):
-                memory = (metadata["user_id"], records.memory_id(metadata))
-                if wanted.get(chroma_id) != memory:
+                memory = wanted[chroma_id]
+                if metadata["user_id"] != memory[0]:  # as every read here checks the owner
                     continue
                 count, at = accesses[memory]
                 ids.append(chroma_id)
