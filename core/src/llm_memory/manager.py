@@ -517,6 +517,9 @@ def _keyword_index_for(store: VectorStore, settings: Settings) -> KeywordIndex |
     a local file: a store that other machines write too (``"shared"``) keeps its native
     index under ``KEYWORD_INDEX=auto``, so every machine searches the same data.
     """
+    own = store.own_keyword_index(settings)
+    if own is not None:
+        return own
     mode = settings.keyword_index
     native = "keyword_search" in store.capabilities
     if mode == "native" or (mode == "auto" and native and "shared" in store.capabilities):

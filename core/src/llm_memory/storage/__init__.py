@@ -138,6 +138,17 @@ class VectorStore(ABC):
         """The ``k`` memories matching ``flt`` nearest to ``vector`` by cosine, best first.
         The filter is applied before the top-k is taken (prefiltering)."""
 
+    def own_keyword_index(self, settings: Any) -> Any:
+        """A keyword side that lives in the backend itself, or None (the default).
+
+        A backend that can keep the core's keyword text (stemmed terms, neighbouring turns,
+        date words) in its own database returns an object following
+        ``llm_memory.retrieval.KeywordIndex`` (the same interface as the core's SQLite index),
+        stored next to the rows it indexes: every process sharing the store then searches
+        the same keyword data. The core uses it in place of its SQLite file.
+        """
+        return None
+
     def keyword_query(self, text: str, flt: MemoryFilter, k: int) -> list[StoreHit]:
         """The ``k`` best full-text matches for ``text`` (BM25 or similar), best first.
         Only backends with the ``"keyword_search"`` capability implement this."""
