@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from llm_memory.agent.history import DEFAULT_SESSION, ConversationLog, Window, is_chat_history
-from llm_memory.agent.policy import vet
+from llm_memory.agent.policy import corrections, vet
 from llm_memory.errors import LLMMemoryError, ValidationFailed
 from llm_memory.models import Content, MemoryItem, MemoryState, ScoredMemory, UserId, utcnow
 from llm_memory.settings import validation_problems
@@ -126,7 +126,7 @@ class ChatService:
             )
         except Exception as exc:
             raise _failed(exc) from exc
-        response = self._commit(turn, result.output)
+        response = self._commit(turn, result.output, result.run_id)
         try:
             self.log.compress(response.user_id, response.session_id)
         except Exception as exc:  # the exchange is stored; compress again next time
@@ -147,7 +147,7 @@ class ChatService:
             )
         except Exception as exc:
             raise _failed(exc) from exc
-        response = await to_thread.run_sync(self._commit, turn, result.output)
+        response = await to_thread.run_sync(self._commit, turn, result.output, result.run_id)
         try:
             await self.log.acompress(response.user_id, response.session_id)
         except Exception as exc:
@@ -179,8 +179,9 @@ class ChatService:
         )
         return _Turn(request, session, state, window, started)
 
-    def _commit(self, turn: _Turn, output: str) -> ChatResponse:
+    def _commit(self, turn: _Turn, output: str, run_id: str | None = None) -> ChatResponse:
         state = turn.state
+        actor = f"agent:{run_id}" if run_id else "agent"
         accepted, refused = vet(state.proposed)
         proposals: list[dict[str, Any]] = [
             {
@@ -197,8 +198,17 @@ class ChatService:
             state.user_id, turn.session_id, turn.request.user_input, output, utcnow()
         )
         # One call: proposals and the exchange are validated and embedded together, all or nothing.
-        written = self.manager.write_memories(proposals + exchange)
-        forgotten = [mid for mid in state.forget if self.manager.forget(mid, state.user_id)]
+        written = self.manager.write_memories(proposals + exchange, actor=actor)
+        # A forget paired with a correction in the same run is one supersession: the old
+        # value stays in the history of the memory that replaced it.
+        successor = corrections(state.active, state.forget, written[: len(proposals)])
+        forgotten = [
+            mid
+            for mid in state.forget
+            if self.manager.forget(
+                mid, state.user_id, actor=actor, superseded_by=successor.get(mid)
+            )
+        ]
         self.observe("chat", time.perf_counter() - turn.started)
         if refused:
             log.info("refused %d proposed memories for user %s", len(refused), state.user_id)

@@ -19,10 +19,13 @@ from llm_memory.errors import (
     NotFound,
     ValidationFailed,
 )
+from llm_memory.history import HistoryLog
+from llm_memory.history.record import Changes, changed
 from llm_memory.locks import ReadWriteLock
 from llm_memory.models import (
     Candidate,
     ConversationTurn,
+    HistoryEvent,
     MemoryItem,
     ScoredMemory,
     as_utc,
@@ -58,6 +61,7 @@ class MemoryManager:
         summarizer: Any = None,
         snapshot_store: Any = None,
         keyword_index: KeywordIndex | None = None,
+        history_log: HistoryLog | None = None,
         settings: Settings | None = None,
     ) -> None:
         from llm_memory.scoring.weighted import WeightedScorer
@@ -70,6 +74,11 @@ class MemoryManager:
         self.reranker = reranker
         self.summarizer = summarizer or ExtractiveSummarizer()
         self.keyword_index = keyword_index
+        #: Where every change is recorded (see :mod:`llm_memory.history`). Built by
+        #: ``from_settings`` beside the store; given ready objects, the store's own log or
+        #: one in memory.
+        self.history_log = history_log or _default_history_log(store, self.settings)
+        self._changes = Changes(self.history_log)
         self._snapshot_store = snapshot_store
         self._snapshots: Snapshots | None = None
         self._lock = threading.RLock()  # writers, one at a time
@@ -100,6 +109,8 @@ class MemoryManager:
         keyword_index = None
         if settings.hybrid_search:
             keyword_index = _keyword_index_for(store, settings)
+        from llm_memory.history import open_history_log
+
         manager = cls(
             store,
             embedder,
@@ -107,6 +118,7 @@ class MemoryManager:
             reranker=reranker,
             summarizer=summarizer,
             keyword_index=keyword_index,
+            history_log=open_history_log(store, settings),
             settings=settings,
         )
         # A restore that a crash interrupted is finished (or undone) before anything else
@@ -182,8 +194,12 @@ class MemoryManager:
         session_id: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         created_at: datetime | None = None,
+        actor: str | None = None,
     ) -> MemoryItem:
-        """Store one memory (or refresh the identical one); returns what is stored."""
+        """Store one memory (or refresh the identical one); returns what is stored.
+
+        ``actor`` (here and on every write) is who the history records as making the change.
+        """
         item: dict[str, Any] = {
             "content": content,
             "user_id": user_id,
@@ -194,18 +210,22 @@ class MemoryManager:
         }
         if created_at is not None:
             item["created_at"] = created_at
-        return self.write_memories([item])[0]
+        return self.write_memories([item], actor=actor)[0]
 
-    def write_memories(self, items: Iterable[MemoryItem | Mapping[str, Any]]) -> list[MemoryItem]:
+    def write_memories(
+        self, items: Iterable[MemoryItem | Mapping[str, Any]], *, actor: str | None = None
+    ) -> list[MemoryItem]:
         """Validate every item, then store them with one embedding call.
 
         All or nothing: one invalid item, or a failed embedding call, writes nothing.
         Identical content for the same user refreshes the stored memory's importance and
         ``updated_at`` instead of storing it twice.
         """
-        return self._write(_validate_items(items))
+        return self._write(_validate_items(items), actor=actor)
 
-    def _write(self, batch: list[MemoryItem], turns: bool = False) -> list[MemoryItem]:
+    def _write(
+        self, batch: list[MemoryItem], turns: bool = False, actor: str | None = None
+    ) -> list[MemoryItem]:
         """Store validated items; ``turns``: they are conversation turns, in order, and the
         keyword index links each to its neighbours."""
         if not batch:
@@ -229,6 +249,9 @@ class MemoryManager:
                 self.store.update(list(refreshed.values()))
             if self.keyword_index is not None:
                 self._index(batch if turns else None, fresh + list(refreshed.values()))
+            self._changes.written(
+                fresh, [(existing[key], item) for key, item in refreshed.items()], actor
+            )
         return [refreshed.get((i.user_id, i.id), i) for i in batch]
 
     def _index(self, turns: list[MemoryItem] | None, items: list[MemoryItem]) -> None:
@@ -248,7 +271,12 @@ class MemoryManager:
         return {(item.user_id, item.id): item for item in self.store.get_many(list(unique))}
 
     def ingest_conversation(
-        self, messages: Iterable[Any], user_id: str, session_id: str | None = None
+        self,
+        messages: Iterable[Any],
+        user_id: str,
+        session_id: str | None = None,
+        *,
+        actor: str | None = None,
     ) -> list[MemoryItem]:
         """Store each turn as an ``episodic`` memory with its own time and metadata.
 
@@ -275,7 +303,54 @@ class MemoryManager:
                     "metadata": turn.metadata,
                 }
             )
-        return self._write(_validate_items(items), turns=True)
+        return self._write(_validate_items(items), turns=True, actor=actor)
+
+    def update_memory(
+        self,
+        memory_id: str,
+        user_id: str,
+        content: str | None = None,
+        type: str | None = None,
+        importance: float | None = None,
+        *,
+        actor: str | None = None,
+    ) -> MemoryItem:
+        """Change a memory's content, type or importance; returns the stored memory.
+
+        The id stays: it names the memory for its whole life, not its words. New content
+        is embedded and indexed again (both searches find the new words, not the old).
+        The old and new values are recorded in the history.
+        """
+        self.check_embedder()
+        with self._lock:
+            before = self.get(memory_id, user_id)
+            after = changed(before, content, type, importance)
+            if (after.content, after.type, after.importance) == (
+                before.content,
+                before.type,
+                before.importance,
+            ):
+                return before
+            self._refuse_duplicate(after)
+            after = after.model_copy(update={"id": before.id, "updated_at": utcnow()})
+            if after.content != before.content:
+                self.store.upsert([after], self._embed([after.content]))
+            else:
+                self.store.update([after])
+            if self.keyword_index is not None:
+                self.keyword_index.add([after])
+            self._changes.updated(before, after, actor)
+        return after
+
+    def _refuse_duplicate(self, item: MemoryItem) -> None:
+        """An update must not make a memory say exactly what another one says."""
+        twin = item.model_copy(update={"id": ""})
+        twin = MemoryItem.model_validate(twin.model_dump())
+        if twin.id != item.id and self.store.get(item.user_id, [twin.id]):
+            raise ValidationFailed(
+                f"Memory {twin.id!r} of user {item.user_id!r} already says this; forget "
+                f"{item.id!r} instead of updating it."
+            )
 
     # -- reads -----------------------------------------------------------------------
     def retrieve(
@@ -397,25 +472,54 @@ class MemoryManager:
         with self._rw.reading():
             return self.store.users()
 
+    def history(self, memory_id: str, user_id: str) -> list[HistoryEvent]:
+        """Every recorded change to this memory of this user, oldest first.
+
+        Kept after the memory is forgotten (until ``purge`` drops it after
+        ``RETENTION_DAYS``); a memory that superseded another (an agent's correction) starts
+        with the history of the one it replaced.
+        """
+        events = self._changes.history(_user(user_id), memory_id)
+        if not events:
+            raise NotFound(f"No memory {memory_id!r} and no history of one for user {user_id!r}.")
+        return events
+
     # -- deletes and housekeeping ------------------------------------------------------
-    def forget(self, memory_id: str, user_id: str) -> bool:
-        """Delete one memory of this user; False if the user has no such memory."""
+    def forget(
+        self,
+        memory_id: str,
+        user_id: str,
+        *,
+        actor: str | None = None,
+        superseded_by: str | None = None,
+    ) -> bool:
+        """Delete one memory of this user; False if the user has no such memory.
+
+        ``superseded_by``: the id of the memory that corrects this one; the history records
+        a supersession (the old value stays readable through the new memory's history).
+        """
         with self._lock:
+            found = self.store.get(_user(user_id), [memory_id])
             removed = self.store.delete(_user(user_id), [memory_id]) > 0
             if self.keyword_index is not None:
                 self.keyword_index.delete(user_id, [memory_id])
+            if found and removed:
+                kind = "forgotten" if superseded_by is None else "superseded"
+                self._changes.removed(kind, found, actor, superseded_by)
         return removed
 
     def forget_user(self, user_id: str) -> int:
-        """Delete every memory of this user; returns how many there were."""
+        """Delete every memory of this user, and their history; returns how many there were."""
         with self._lock:
             removed = self.store.delete_user(_user(user_id))
             if self.keyword_index is not None:
                 self.keyword_index.delete_user(user_id)
+            self.history_log.delete_user(_user(user_id))
         return removed
 
     def purge(self, retention_days: int | None = None, now: datetime | None = None) -> int:
-        """Delete memories not used (retrieved or refreshed) within ``retention_days``."""
+        """Delete memories not used (retrieved or refreshed) within ``retention_days``, and
+        the history of memories removed longer ago than that."""
         days = self.settings.retention_days if retention_days is None else retention_days
         if days < 1:
             raise ValidationFailed("retention_days must be at least 1.")
@@ -423,15 +527,20 @@ class MemoryManager:
         removed = 0
         for user_id in self.users():
             stale = [
-                m.id
+                m
                 for m in self.iter_memories(user_id)
                 if max(m.updated_at or m.created_at, m.last_accessed_at or m.created_at) < cutoff
             ]
             for start in range(0, len(stale), PAGE):
+                chunk = stale[start : start + PAGE]
+                ids = [m.id for m in chunk]
                 with self._lock:
-                    removed += self.store.delete(user_id, stale[start : start + PAGE])
+                    removed += self.store.delete(user_id, ids)
                     if self.keyword_index is not None:
-                        self.keyword_index.delete(user_id, stale[start : start + PAGE])
+                        self.keyword_index.delete(user_id, ids)
+                    self._changes.removed("purged", chunk, "retention")
+        with self._lock:
+            self.history_log.purge(cutoff)
         return removed
 
     def stats(self) -> dict[str, Any]:
@@ -485,6 +594,7 @@ class MemoryManager:
         self._access.flush()
         if self.keyword_index is not None:
             self.keyword_index.close()
+        self.history_log.close()
         self.store.close()
 
     def __enter__(self) -> MemoryManager:
@@ -529,6 +639,15 @@ def _keyword_index_for(store: VectorStore, settings: Settings) -> KeywordIndex |
     except ImportError:
         return None
     return open_keyword_index(store, settings)
+
+
+def _default_history_log(store: VectorStore, settings: Settings) -> HistoryLog:
+    own = store.own_history_log(settings)
+    if own is not None:
+        return own
+    from llm_memory.history.sqlite import SqliteHistoryLog
+
+    return SqliteHistoryLog(":memory:")
 
 
 def _user(user_id: str) -> str:

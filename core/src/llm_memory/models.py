@@ -181,3 +181,40 @@ class EmbedderInfo(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.name}/{self.model} ({self.dimension} dimensions)"
+
+
+#: What happened to a memory. ``refreshed``: the same content was written again;
+#: ``superseded``: the agent forgot it and stored a correction in the same run.
+HistoryKind = Literal[
+    "created", "refreshed", "updated", "forgotten", "purged", "restored", "superseded"
+]
+
+
+class HistoryEvent(BaseModel):
+    """One recorded change to one memory; the history of a memory is append-only.
+
+    ``old`` and ``new`` hold the fields involved (``content``, ``type``, ``importance``):
+    the changed ones for ``updated`` and ``refreshed``, all of them when a memory appears
+    (``created``, ``restored``: ``new``) or goes (``forgotten``, ``purged``, ``superseded``:
+    ``old``). ``related_id`` links a supersession: on ``superseded`` the memory that
+    replaced this one, on the replacement's ``created`` the memory it replaced.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    memory_id: str
+    user_id: str
+    kind: HistoryKind
+    timestamp: datetime = Field(default_factory=utcnow)
+    actor: str | None = Field(
+        None, description='Who: "api-key:<id>", "cli", "agent:<run id>", "retention"…'
+    )
+    old: dict[str, Any] | None = None
+    new: dict[str, Any] | None = None
+    related_id: str | None = None
+
+    @field_validator("timestamp")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return as_utc(value)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from llm_memory.models import MemoryState, MemoryUpdate, ScoredMemory
+from llm_memory.models import MemoryItem, MemoryState, MemoryUpdate, ScoredMemory
 
 MEMORY_POLICY = """\
 You are a helpful assistant with long-term memory about the user you are talking to.
@@ -68,6 +68,34 @@ def vet(proposed: Iterable[MemoryUpdate]) -> tuple[list[MemoryUpdate], list[str]
         else:
             accepted.append(update)
     return accepted, refused
+
+
+def corrections(
+    active: Sequence[ScoredMemory], forgotten: Sequence[str], written: Sequence[MemoryItem]
+) -> dict[str, str]:
+    """Which new memory corrects each forgotten one: ``{forgotten id: new id}``.
+
+    The agent corrects by forgetting a memory and proposing its replacement in the same
+    run. A forgotten memory is paired with the new memory sharing most of its words (and
+    of its type, on a tie); a lone forget and a lone new memory are paired whatever they say.
+    """
+    from llm_memory.text import content_terms
+
+    old = {m.memory.id: m.memory for m in active if m.memory.id in forgotten}
+    new = [item for item in written if item.id not in old]
+    if not old or not new:
+        return {}
+    if len(old) == 1 and len(new) == 1:
+        return {next(iter(old)): new[0].id}
+    pairs = {}
+    for memory_id, before in old.items():
+        terms = set(content_terms(before.content))
+        overlap, _, best = max(
+            (len(terms & set(content_terms(n.content))), n.type == before.type, n.id) for n in new
+        )
+        if overlap:
+            pairs[memory_id] = best
+    return pairs
 
 
 def render_memory(m: ScoredMemory) -> str:

@@ -91,6 +91,11 @@ def require_user(who: Principal, user_id: str) -> None:
         raise HTTPException(403, f"This API key may not access the memories of user {user_id!r}.")
 
 
+def actor(who: Principal) -> str:
+    """How the history names the caller: the key's id (a short hash, never the key)."""
+    return who.key_id if who is LOCAL else f"api-key:{who.key_id}"
+
+
 def require_admin(who: Principal) -> None:
     if not who.admin:
         raise HTTPException(403, "This endpoint needs an admin API key.")

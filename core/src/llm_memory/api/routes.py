@@ -9,17 +9,25 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 
 from llm_memory.api.auth import Principal
-from llm_memory.api.deps import ServerState, principal, require_admin, require_user, state
+from llm_memory.api.deps import (
+    ServerState,
+    actor,
+    principal,
+    require_admin,
+    require_user,
+    state,
+)
 from llm_memory.api.schemas import (
     Deleted,
     Health,
     MemoryCreate,
+    MemoryPatch,
     SearchRequest,
     SnapshotCreate,
     SnapshotRestore,
 )
 from llm_memory.chat import ChatRequest, ChatResponse
-from llm_memory.models import MemoryItem, MemoryType, ScoredMemory
+from llm_memory.models import HistoryEvent, MemoryItem, MemoryType, ScoredMemory
 from llm_memory.snapshot import SnapshotRef
 
 router = APIRouter()
@@ -70,6 +78,7 @@ def create_memory(body: MemoryCreate, server: Server, who: Caller) -> MemoryItem
         session_id=body.session_id,
         metadata=body.metadata,
         created_at=body.created_at,
+        actor=actor(who),
     )
 
 
@@ -114,10 +123,39 @@ def get_memory(user_id: UserPath, memory_id: str, server: Server, who: Caller) -
     return server.manager.get(memory_id, user_id)
 
 
+@router.patch("/users/{user_id}/memories/{memory_id}", response_model=MemoryItem, tags=["memories"])
+def update_memory(
+    user_id: UserPath, memory_id: str, body: MemoryPatch, server: Server, who: Caller
+) -> MemoryItem:
+    """Change a memory's content, type or importance (new content is embedded again)."""
+    require_user(who, user_id)
+    return server.manager.update_memory(
+        memory_id,
+        user_id,
+        content=body.content,
+        type=body.type,
+        importance=body.importance,
+        actor=actor(who),
+    )
+
+
+@router.get(
+    "/users/{user_id}/memories/{memory_id}/history",
+    response_model=list[HistoryEvent],
+    tags=["memories"],
+)
+def memory_history(
+    user_id: UserPath, memory_id: str, server: Server, who: Caller
+) -> list[HistoryEvent]:
+    """Every recorded change to the memory, oldest first (also after it was forgotten)."""
+    require_user(who, user_id)
+    return server.manager.history(memory_id, user_id)
+
+
 @router.delete("/users/{user_id}/memories/{memory_id}", status_code=204, tags=["memories"])
 def delete_memory(user_id: UserPath, memory_id: str, server: Server, who: Caller) -> Response:
     require_user(who, user_id)
-    if not server.manager.forget(memory_id, user_id):
+    if not server.manager.forget(memory_id, user_id, actor=actor(who)):
         raise HTTPException(404, f"No memory {memory_id!r} for user {user_id!r}.")
     return Response(status_code=204)
 

@@ -25,6 +25,14 @@ class MemoryCreate(_Body):
     created_at: datetime | None = None
 
 
+class MemoryPatch(_Body):
+    """The fields of a memory to change; the others keep their values."""
+
+    content: Content | None = None
+    type: MemoryType | None = None
+    importance: float | None = Field(None, ge=0.0, le=1.0)
+
+
 class SearchRequest(_Body):
     """Retrieve one user's memories for a query, best first."""
 

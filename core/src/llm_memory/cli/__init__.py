@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from llm_memory.cli import admin, memories
+from llm_memory.cli import admin, changes, memories
 from llm_memory.cli.chat import chat
 from llm_memory.cli.demo import demo
 from llm_memory.cli.serve import serve
@@ -67,7 +67,15 @@ def cli(ctx: click.Context, config: str | None) -> None:
     ctx.obj["config"] = config
 
 
-for command in (*memories.COMMANDS, *admin.COMMANDS, snapshot, chat, serve, demo):
+for command in (
+    *memories.COMMANDS,
+    *changes.COMMANDS,
+    *admin.COMMANDS,
+    snapshot,
+    chat,
+    serve,
+    demo,
+):
     cli.add_command(command)
 
 # Plugins add their own command groups (register_commands); a failure is recorded, not fatal.

@@ -53,6 +53,7 @@ def add(
         importance=importance,
         session_id=session_id,
         metadata=_metadata(meta),
+        actor="cli",
     )
     if as_json:
         emit_json(item.model_dump(mode="json"))
@@ -138,7 +139,7 @@ def list_(
 @json_option
 def get(memory_id: str, user_id: str, as_json: bool) -> None:
     """Show one memory in full."""
-    item = get_manager().get(_full_id(memory_id, user_id), user_id)
+    item = get_manager().get(full_id(memory_id, user_id), user_id)
     if as_json:
         emit_json(item.model_dump(mode="json"))
     else:
@@ -146,7 +147,7 @@ def get(memory_id: str, user_id: str, as_json: bool) -> None:
             click.echo(f"{key}: {value}")
 
 
-def _full_id(memory_id: str, user_id: str) -> str:
+def full_id(memory_id: str, user_id: str) -> str:
     """Accept the 12-character prefix that tables show, when it is unambiguous."""
     if len(memory_id) >= 32:
         return memory_id
@@ -164,7 +165,7 @@ def _full_id(memory_id: str, user_id: str) -> str:
 @user_option
 def forget(memory_id: str, user_id: str) -> None:
     """Delete one memory of a user."""
-    if not get_manager().forget(_full_id(memory_id, user_id), user_id):
+    if not get_manager().forget(full_id(memory_id, user_id), user_id, actor="cli"):
         raise click.ClickException(
             f"No memory {memory_id!r} for user {user_id!r}; nothing was deleted."
         )

@@ -44,24 +44,27 @@ def open_keyword_index(store: VectorStore, settings: Settings) -> SqliteKeywordI
     return index
 
 
-def index_location(store: VectorStore, settings: Settings) -> tuple[str, str]:
+def index_location(
+    store: VectorStore, settings: Settings, file_name: str = FILE_NAME
+) -> tuple[str, str]:
     """Where the index of ``store`` lives: (SQLite path or ``:memory:``, table name).
 
     A store that does not persist gets an in-memory index. A store kept in one file (the
     ``memory`` backend) gets ``<file stem>.keyword_index.sqlite3`` beside it; any other the
     file in ``vector_store_dir``, one table per backend and collection (and server).
+    ``file_name`` places another file the same way (the history log's).
     """
     if "persistent" not in store.capabilities:
         return ":memory:", _table(store.name, settings.collection)
     own = getattr(store, "path", None)
     if isinstance(own, Path) and own.suffix and not own.is_dir():  # one data file
         own.parent.mkdir(parents=True, exist_ok=True)
-        return str(own.parent / f"{own.stem}.{FILE_NAME}"), _table(store.name, "memories")
+        return str(own.parent / f"{own.stem}.{file_name}"), _table(store.name, "memories")
     directory = Path(settings.vector_store_dir)
     directory.mkdir(parents=True, exist_ok=True)
     remote = getattr(store, "url", None) or getattr(store, "uri", None)
     table = _table(store.name, settings.collection, str(remote) if remote else None)
-    return str(directory / FILE_NAME), table
+    return str(directory / file_name), table
 
 
 def _table(backend: str, collection: str, where: str | None = None) -> str:

@@ -149,6 +149,18 @@ class VectorStore(ABC):
         """
         return None
 
+    def own_history_log(self, settings: Any) -> Any:
+        """A history log that lives in the backend itself, or None (the default).
+
+        A backend that can keep history events in its own database (a second table or
+        collection beside the memories) returns a ``llm_memory.history.HistoryLog`` (tested
+        by ``llm_memory.testing.HistoryContract``): every process and machine sharing the
+        store then records and reads the same history. Otherwise the core keeps it in an
+        SQLite file beside the store's data (in memory for a store that does not persist),
+        which misses other machines' changes on a ``"shared"`` store.
+        """
+        return None
+
     def keyword_query(self, text: str, flt: MemoryFilter, k: int) -> list[StoreHit]:
         """The ``k`` best full-text matches for ``text`` (BM25 or similar), best first.
         Only backends with the ``"keyword_search"`` capability implement this."""

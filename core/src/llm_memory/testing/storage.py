@@ -579,6 +579,26 @@ class StorageContract:
         store = reopen_store(store)
         assert ids(store.list(MemoryFilter(ALICE))) == ["m1", "m3"]
 
+    # -- history ---------------------------------------------------------------------------
+    def test_own_history_log(self, store: VectorStore) -> None:
+        """A store that keeps the history itself (``own_history_log``) passes the history
+        contract on it; None means the core keeps the history beside the store."""
+        from llm_memory.history import HistoryLog
+        from llm_memory.settings import load_settings
+        from llm_memory.testing.history import HistoryContract
+
+        log = store.own_history_log(load_settings())
+        if log is None:
+            pytest.skip(f"{store.name} keeps no history of its own (the core's log is used)")
+        assert isinstance(log, HistoryLog)
+        kit = HistoryContract()
+        try:
+            for name in sorted(n for n in dir(kit) if n.startswith("test_") and "reopen" not in n):
+                log.clear()
+                getattr(kit, name)(log)
+        finally:
+            log.close()
+
     # -- scale -----------------------------------------------------------------------------
     def test_large_batch_is_stored_whole(self, store: VectorStore) -> None:
         """One upsert of ``large_batch_size`` items stores all of them, searchable."""
