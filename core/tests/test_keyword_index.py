@@ -234,4 +234,5 @@ def test_hybrid_search_off_builds_no_index(tmp_path):
         assert manager.keyword_index is None
         manager.write_memory("plain vector search still works", "alice")
         assert manager.retrieve("vector search", "alice")[0].memory.content.startswith("plain")
-    assert not list(tmp_path.glob("*.sqlite3"))
+    # Only the history log (not a keyword index) is kept beside the store.
+    assert [p.name for p in tmp_path.glob("*.sqlite3")] == ["memory_store.history.sqlite3"]
