@@ -254,3 +254,44 @@ def test_cli_update_and_history(run):
     missing = run("history", "nope", "--user", "ada", ok=False).output
     assert "No memory 'nope'" in missing
     assert "No memory" in run("history", memory_id, "--user", "bob", ok=False).output
+
+
+def test_a_snapshot_carries_the_history_and_a_restore_brings_it_back(manager, tmp_path):
+    kept = manager.write_memory("The user likes tea", "ada", actor="cli")
+    manager.update_memory(kept.id, "ada", content="The user likes mint tea", actor="cli")
+    gone = manager.write_memory("The user lives in Paris", "ada")
+    manager.forget(gone.id, "ada")
+    bobs = manager.write_memory("Bob likes chess", "bob")
+    before = {m: manager.history(m, u) for m, u in [(kept.id, "ada"), (gone.id, "ada")]}
+    snapshot = manager.snapshots.create()
+    later = manager.write_memory("The user plays golf", "ada")
+    manager.forget_user("ada")
+    manager.snapshots.restore(snapshot.id)
+    assert manager.history(kept.id, "ada")[:2] == before[kept.id]
+    assert [(e.kind, e.actor) for e in manager.history(kept.id, "ada")][2:] == [
+        ("restored", "restore")
+    ]
+    assert manager.history(gone.id, "ada") == before[gone.id]  # forgotten, not restored
+    with pytest.raises(NotFound):  # erased by forget_user, and not in the snapshot
+        manager.history(later.id, "ada")
+    assert [e.kind for e in manager.history(bobs.id, "bob")] == ["created"]  # unchanged
+    # A restore is idempotent on the history too: nothing doubles.
+    manager.snapshots.restore(snapshot.id)
+    assert len(manager.history(kept.id, "ada")) == 3
+
+
+def test_a_restore_into_another_store_carries_history(manager, tmp_path):
+    item = manager.write_memory("The user likes tea", "ada")
+    manager.update_memory(item.id, "ada", importance=0.9, actor="cli")
+    ref = manager.snapshots.create(user_id="ada")
+    archive = tmp_path / "ada.tar"
+    manager.snapshot_store.fetch(ref.id, archive)
+    with MemoryManager.from_settings(
+        storage_backend="memory", embedding_provider="hash", vector_store_dir=tmp_path / "other"
+    ) as other:
+        moved = other.write_memory("Moved in later", "ada")
+        other.snapshots.restore(path=archive, user_id="ada")
+        kinds = [(e.kind, e.actor) for e in other.history(item.id, "ada")]
+        assert kinds == [("created", None), ("updated", "cli"), ("restored", "restore")]
+        assert other.history(moved.id, "ada")[-1].kind == "forgotten"
+        assert other.history(moved.id, "ada")[-1].actor == "restore"

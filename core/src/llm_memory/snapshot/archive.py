@@ -6,6 +6,7 @@
                                   counts per user, and for every part its SHA-256 and size
     parts/000000.jsonl.gz         one user's records (MemoryItem as JSON, one per line)
     parts/000000.npy              their vectors, float32, shape (count, dimension), same order
+    parts/history-000000.jsonl.gz one user's history events (HistoryEvent as JSON), optional
 
 Each part holds records of one user only, so one user can be restored (or exported) alone.
 The manifest carries a SHA-256 of itself (``manifest_sha256``); stores keep a copy of it
@@ -28,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from llm_memory.errors import SnapshotError
-from llm_memory.models import MemoryItem
+from llm_memory.models import HistoryEvent, MemoryItem
 
 FORMAT = "llm-memory-snapshot"
 FORMAT_VERSION = 1
@@ -81,6 +82,7 @@ class PartWriter:
         self.directory = directory
         (directory / "parts").mkdir(parents=True, exist_ok=True)
         self.parts: list[dict[str, Any]] = []
+        self.history: list[dict[str, Any]] = []
         self.counts: dict[str, int] = {}
         self.dimension: int | None = None
 
@@ -119,6 +121,20 @@ class PartWriter:
         )
         self.counts[user_id] = self.counts.get(user_id, 0) + len(items)
 
+    def add_history(self, user_id: str, events: Sequence[HistoryEvent]) -> None:
+        """One user's history events, as a part of their own."""
+        if not events:
+            return
+        name = f"parts/history-{len(self.history):06d}.jsonl.gz"
+        with (
+            (self.directory / name).open("wb") as raw,
+            gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz,
+        ):
+            for event in events:
+                gz.write(event.model_dump_json().encode() + b"\n")
+        entry = {"user_id": user_id, "count": len(events), **_describe_file(self.directory, name)}
+        self.history.append(entry)
+
     def finish(self, **fields: Any) -> dict[str, Any]:
         """Seal and write the manifest; ``fields`` are id, created_at, scope, backend…"""
         manifest = seal(
@@ -130,6 +146,7 @@ class PartWriter:
                 "counts": dict(sorted(self.counts.items())),
                 "total": sum(self.counts.values()),
                 "parts": self.parts,
+                "history": self.history,
             }
         )
         write_json(self.directory / MANIFEST, manifest)
@@ -153,7 +170,7 @@ def write_json(path: Path, data: Any) -> None:
 
 def pack(directory: Path, manifest: dict[str, Any], dest: Path) -> dict[str, Any]:
     """Tar the staged directory; returns the stored manifest (with the archive's checksum)."""
-    names = [MANIFEST] + [p[k]["path"] for p in manifest["parts"] for k in ("records", "vectors")]
+    names = [MANIFEST] + [spec["path"] for spec in _files(manifest)]
     with tarfile.open(dest, "w", format=tarfile.PAX_FORMAT) as tar:
         for name in names:
             info = tar.gettarinfo(str(directory / name), arcname=name)
@@ -190,9 +207,8 @@ def unpack(archive: Path, directory: Path, source: str) -> dict[str, Any]:
         with tarfile.open(archive, "r:") as tar:
             manifest = check_manifest(_read_json_member(tar, MANIFEST, source), source)
             (directory / "parts").mkdir(parents=True, exist_ok=True)
-            for part in manifest["parts"]:
-                for key in ("records", "vectors"):
-                    _extract(tar, part[key], directory, source)
+            for spec in _files(manifest):
+                _extract(tar, spec, directory, source)
     except (tarfile.TarError, EOFError, OSError, KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, SnapshotError):
             raise
@@ -253,13 +269,46 @@ def verify_dir(directory: Path, source: str) -> dict[str, Any]:
         manifest = check_manifest(json.loads((directory / MANIFEST).read_text()), source)
     except (OSError, ValueError) as exc:
         raise SnapshotError(f"{source} is incomplete: {type(exc).__name__}.") from exc
-    for part in manifest["parts"]:
-        for key in ("records", "vectors"):
-            name = _safe_name(part[key]["path"], source)
-            path = directory / name
-            if not path.is_file() or sha256_file(path) != part[key]["sha256"]:
-                raise SnapshotError(f"{source} is corrupt: the checksum of {name} does not match.")
+    for spec in _files(manifest):
+        name = _safe_name(spec["path"], source)
+        path = directory / name
+        if not path.is_file() or sha256_file(path) != spec["sha256"]:
+            raise SnapshotError(f"{source} is corrupt: the checksum of {name} does not match.")
     return manifest
+
+
+def _files(manifest: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every file a manifest names, in order: each part's records and vectors, then each
+    history part (checked one at a time, so the first bad name is the one reported)."""
+    for part in manifest["parts"]:
+        yield part["records"]
+        yield part["vectors"]
+    history = manifest.get("history") or []
+    if not isinstance(history, list):
+        raise SnapshotError("The snapshot is corrupt: its manifest's history is not a list.")
+    yield from history
+
+
+def read_history(
+    directory: Path, manifest: dict[str, Any], source: str, users: set[str] | None = None
+) -> Iterator[tuple[str, list[HistoryEvent]]]:
+    """Each user's history events (snapshots older than history have none)."""
+    for entry in manifest.get("history") or []:
+        user_id = entry.get("user_id")
+        if users is not None and user_id not in users:
+            continue
+        try:
+            raw = gzip.decompress((directory / _safe_name(entry["path"], source)).read_bytes())
+            events = [HistoryEvent.model_validate_json(line) for line in raw.splitlines() if line]
+        except (OSError, ValueError, KeyError) as exc:
+            raise SnapshotError(
+                f"{source} is corrupt: the history of {user_id!r} cannot be read ({exc})."
+            ) from exc
+        if len(events) != entry.get("count") or any(e.user_id != user_id for e in events):
+            raise SnapshotError(
+                f"{source} is corrupt: the history of {user_id!r} does not match its manifest."
+            )
+        yield user_id, events
 
 
 def read_part(
@@ -313,6 +362,7 @@ __all__ = [
     "check_manifest",
     "iter_parts",
     "pack",
+    "read_history",
     "read_part",
     "seal",
     "unpack",

@@ -79,6 +79,15 @@ class Snapshots:
             identity["object"] = str(id(raw))
         return Journal(self.journal_dir, identity, persistent=persistent)
 
+    def _history(self) -> Any:
+        """The manager's history log: snapshots carry it, restores merge it back."""
+        return getattr(self.manager, "history_log", None)
+
+    @staticmethod
+    def _users(store: Any, log: Any) -> list[str]:
+        """Users with memories, and users with only the history of forgotten ones."""
+        return sorted(set(store.users()) | set(log.users() if log is not None else ()))
+
     # -- create, list, delete, prune -----------------------------------------------------
     def create(
         self, user_id: str | None = None, *, progress: Progress | None = None
@@ -98,8 +107,9 @@ class Snapshots:
             flush = getattr(self.manager, "flush", None)
             if flush is not None:
                 flush()
-            users = store.users() if only is None else [only]
-            writer = dump(store, users, Path(tmp) / "parts", progress, self.page)
+            log = self._history()
+            users = self._users(store, log) if only is None else [only]
+            writer = dump(store, users, Path(tmp) / "parts", progress, self.page, log)
             info = store.embedding_info()
             manifest = writer.finish(
                 id=snapshot_id,
@@ -239,8 +249,9 @@ class Snapshots:
         flush = getattr(self.manager, "flush", None)
         if flush is not None:
             flush()
-        users = raw.users() if scope is None else [scope]
-        writer = dump(raw, users, journal.backup, progress, self.page)
+        log = self._history()
+        users = self._users(raw, log) if scope is None else [scope]
+        writer = dump(raw, users, journal.backup, progress, self.page, log)
         info = raw.embedding_info()
         return writer.finish(
             id="pre-restore",
@@ -261,10 +272,20 @@ class Snapshots:
         raw = _raw(self.manager.store)
         index = getattr(self.manager, "keyword_index", None)
         try:
-            restored = apply(raw, journal.target, staged, users, label, index, progress)
+            restored = apply(
+                raw, journal.target, staged, users, label, index, progress, self._history()
+            )
         except Exception as exc:
             try:
-                apply(raw, journal.backup, backup, users, "the pre-restore backup", index)
+                apply(
+                    raw,
+                    journal.backup,
+                    backup,
+                    users,
+                    "the pre-restore backup",
+                    index,
+                    history_log=self._history(),
+                )
             except Exception as again:
                 raise SnapshotError(
                     f"Restoring {label} failed ({_line(exc)}) and so did rolling it back "
@@ -314,13 +335,22 @@ class Snapshots:
                     plan.get("users"),
                     label,
                     index,
+                    history_log=self._history(),
                 )
                 outcome = "rolled forward"
             except Exception as exc:
                 backup_label = "the pre-restore backup"
                 try:
                     backup = verify_dir(journal.backup, backup_label)
-                    apply(raw, journal.backup, backup, plan.get("users"), backup_label, index)
+                    apply(
+                        raw,
+                        journal.backup,
+                        backup,
+                        plan.get("users"),
+                        backup_label,
+                        index,
+                        history_log=self._history(),
+                    )
                 except Exception as again:
                     raise SnapshotError(
                         f"Could not finish {label} ({_line(exc)}) nor roll it back "

@@ -11,7 +11,7 @@ import numpy as np
 from llm_memory.embedding import Embedder
 from llm_memory.errors import SnapshotError
 from llm_memory.models import EmbedderInfo
-from llm_memory.snapshot.archive import PartWriter, iter_parts
+from llm_memory.snapshot.archive import PartWriter, iter_parts, read_history
 from llm_memory.storage import MemoryFilter, VectorStore
 
 #: ``progress(phase, done, total)``; phases: dump, verify, embed, apply.
@@ -30,8 +30,10 @@ def dump(
     directory: Path,
     progress: Progress | None = None,
     page: int = PAGE,
+    history_log: Any = None,
 ) -> PartWriter:
-    """Write every memory (and vector) of ``users`` as parts in ``directory``."""
+    """Write every memory (and vector) of ``users`` as parts in ``directory``, and the
+    history of ``users`` from ``history_log`` if given."""
     progress = progress or _noop
     total = sum(store.count(user) for user in users)
     writer, done = PartWriter(directory), 0
@@ -60,6 +62,9 @@ def dump(
             if len(batch) < page:
                 break
             offset += page
+    if history_log is not None:
+        for user in users:
+            writer.add_history(user, list(history_log.user_events(user)))
     return writer
 
 
@@ -95,6 +100,8 @@ def stage(
         writer.add(part["user_id"], items, vectors)
         done += len(items)
         progress(phase, done, total)
+    for user_id, events in read_history(source, manifest, label, users):
+        writer.add_history(user_id, events)
     staged = writer.finish(
         id=manifest.get("id"),
         created_at=manifest.get("created_at"),
@@ -138,13 +145,20 @@ def apply(
     label: str,
     keyword_index: Any = None,
     progress: Progress | None = None,
+    history_log: Any = None,
 ) -> int:
     """Make the store (all of it, or only ``users``) hold exactly the staged parts.
 
     Idempotent, so an interrupted apply can simply run again. New versions are upserted
     before the memories the snapshot does not hold are deleted, so the store is never
     emptied on the way (unless the recorded embedder must change, which needs a clear).
+    With ``history_log``, the snapshot's history is merged in (the log keeps what happened
+    since) and the restore itself is recorded: ``restored`` for each memory it brings back
+    or changes, ``forgotten`` by ``"restore"`` for each it removes.
     """
+    from llm_memory.history.record import Changes, values
+
+    changes = Changes(history_log) if history_log is not None else None
     progress = progress or _noop
     scope = None if users is None else set(users)
     info = _info(manifest["embedder"], label) if manifest.get("embedder") else None
@@ -153,7 +167,14 @@ def apply(
     kept: dict[str, set[str]] = {}
     done = 0
     progress("apply", 0, total)
+    if history_log is not None:
+        for _, events in read_history(directory, manifest, label, scope):
+            history_log.append(events)
     for part, items, vectors in iter_parts(directory, manifest, label, scope):
+        if changes is not None:
+            before = {m.id: m for m in store.get(part["user_id"], [m.id for m in items])}
+            back = [m for m in items if m.id not in before or values(before[m.id]) != values(m)]
+            changes.restored(back, "restore")
         store.upsert(items, vectors.tolist())
         if keyword_index is not None:
             keyword_index.add(items)
@@ -161,12 +182,14 @@ def apply(
         done += len(items)
         progress("apply", done, total)
     for user in sorted(scope if scope is not None else set(store.users())):
+        extra = [i for i in _ids(store, user) if i not in kept.get(user, ())]
+        for start in range(0, len(extra), PAGE):
+            chunk = extra[start : start + PAGE]
+            if changes is not None:
+                changes.removed("forgotten", store.get(user, chunk), "restore")
+            store.delete(user, chunk)
         if user not in kept:
             store.delete_user(user)
-            continue
-        extra = [i for i in _ids(store, user) if i not in kept[user]]
-        for start in range(0, len(extra), PAGE):
-            store.delete(user, extra[start : start + PAGE])
     return done
 
 
