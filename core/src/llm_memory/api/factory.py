@@ -82,9 +82,13 @@ def create_app(
     app.state.llm_memory = server
     _install_handlers(app)
     app.middleware("http")(_request_context)
+    from llm_memory.api.batch import router as batch_router
     from llm_memory.api.routes import router
+    from llm_memory.mcp.http import mount
 
     app.include_router(router)
+    app.include_router(batch_router)
+    app.state.mcp = mount(app, server)
     return app
 
 
@@ -104,7 +108,8 @@ def _lifespan(
             handle = start_schedule(server.manager)
             log.info("snapshots every %g hours", server.manager.settings.snapshot_interval)
         try:
-            yield
+            async with app.state.mcp.running():
+                yield
         finally:
             if handle is not None:
                 handle.stop(timeout=10)

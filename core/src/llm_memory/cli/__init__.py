@@ -11,6 +11,7 @@ import click
 from llm_memory.cli import admin, changes, memories
 from llm_memory.cli.chat import chat
 from llm_memory.cli.demo import demo
+from llm_memory.cli.mcp import mcp
 from llm_memory.cli.serve import serve
 from llm_memory.cli.snapshots import snapshot
 from llm_memory.plugins import get_plugin_manager
@@ -56,15 +57,25 @@ class MemoryGroup(click.Group):
     envvar="LLM_MEMORY_CONFIG",
     help="TOML config file (default: ./llm-memory.toml if present).",
 )
+@click.option(
+    "--url",
+    envvar="LLM_MEMORY_URL",
+    help="Act through a running `llm-memory serve` at this URL instead of opening the store.",
+)
+@click.option(
+    "--api-key",
+    envvar="LLM_MEMORY_API_KEY",
+    help="API key for --url (default: LLM_MEMORY_API_KEY).",
+)
 @click.pass_context
-def cli(ctx: click.Context, config: str | None) -> None:
+def cli(ctx: click.Context, config: str | None, url: str | None, api_key: str | None) -> None:
     """Long-term memory for LLM agents.
 
     Settings come from environment variables (STORAGE_BACKEND, EMBEDDING_PROVIDER…) and
     llm-memory.toml; `llm-memory config` shows the effective ones.
     """
     ctx.ensure_object(dict)
-    ctx.obj["config"] = config
+    ctx.obj.update(config=config, url=url, api_key=api_key)
 
 
 for command in (
@@ -75,6 +86,7 @@ for command in (
     chat,
     serve,
     demo,
+    mcp,
 ):
     cli.add_command(command)
 

@@ -30,18 +30,31 @@ def chat(
     OpenAI-compatible server (Ollama, vLLM, llama.cpp). Memories the agent proposes are
     saved after each reply.
     """
-    from llm_memory.agent import agent_from_settings, build_agent, demo_model
-    from llm_memory.chat import ChatService
-
-    # Resolve the model first: a missing AGENT_MODEL fails in one line before any store opens.
-    agent = build_agent(demo_model()) if demo else agent_from_settings(get_settings())
-    service = ChatService(get_manager(), agent)
+    service = _through_server(demo) or _local_service(demo)
     if demo and not as_json:
         click.secho("Offline demo model: pattern rules, not an LLM.", fg="yellow", err=True)
     if message is not None:
         _show(service.chat(message, user_id, session_id), as_json)
         return
     _interactive(service, user_id, session_id, as_json)
+
+
+def _through_server(demo: bool) -> Any:
+    """With --url, the server's agent answers (``POST /chat``)."""
+    if not (click.get_current_context().find_root().obj or {}).get("url"):
+        return None
+    if demo:
+        raise click.UsageError("--demo runs the model here; drop --url, or drop --demo.")
+    return get_manager()
+
+
+def _local_service(demo: bool) -> Any:
+    from llm_memory.agent import agent_from_settings, build_agent, demo_model
+    from llm_memory.chat import ChatService
+
+    # Resolve the model first: a missing AGENT_MODEL fails in one line before any store opens.
+    agent = build_agent(demo_model()) if demo else agent_from_settings(get_settings())
+    return ChatService(get_manager(), agent)
 
 
 def _interactive(service: Any, user_id: str, session_id: str | None, as_json: bool) -> None:

@@ -20,19 +20,82 @@ user_option = click.option(
 )
 
 
-def get_manager(ctx: click.Context | None = None, **overrides: Any) -> MemoryManager:
+def get_manager(
+    ctx: click.Context | None = None, *, local: bool = False, **overrides: Any
+) -> MemoryManager:
     """The manager for this invocation, built once from ``--config`` and the environment;
-    closed (pending writes flushed) when the command ends."""
+    closed (pending writes flushed) when the command ends.
+
+    With ``--url`` / ``LLM_MEMORY_URL`` (and not ``local``) it is the server instead: a
+    :class:`~llm_memory.client.MemoryClient` behind :class:`ThroughServer`, so every command
+    written against the manager's memory methods works unchanged through a running server.
+    """
     from llm_memory.manager import MemoryManager
 
     ctx = ctx or click.get_current_context()
     root = ctx.find_root()
     root.ensure_object(dict)
+    if root.obj.get("url") and not local:
+        return _through_server(root)  # type: ignore[return-value]
     if "manager" not in root.obj or overrides:
         manager = MemoryManager.from_settings(config_file=root.obj.get("config"), **overrides)
         root.obj["manager"] = manager
         root.call_on_close(manager.close)
     return root.obj["manager"]
+
+
+class ThroughServer:
+    """A :class:`~llm_memory.client.MemoryClient` where commands expect the manager: the
+    memory methods go to the server; the engine's own parts (store, settings, snapshots…)
+    fail in one line that says to run the command on the server's host."""
+
+    #: What the HTTP API offers (the methods of :class:`llm_memory.service.MemoryService`).
+    METHODS = frozenset(
+        [
+            "write_memory",
+            "write_memories",
+            "retrieve",
+            "list",
+            "iter_memories",
+            "get",
+            "update_memory",
+            "history",
+            "forget",
+            "forget_user",
+            "stats",
+            "users",
+            "export",
+            "import_",
+            "chat",
+            "flush",
+            "close",
+        ]
+    )
+
+    def __init__(self, client: Any, command: str) -> None:
+        self.client = client
+        self.command = command
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self.METHODS:
+            return getattr(self.client, name)
+        from llm_memory.errors import ConfigError
+
+        raise ConfigError(
+            f"`llm-memory {self.command}` works on the store itself, not through a server: "
+            "run it on the server's host without --url / LLM_MEMORY_URL."
+        )
+
+
+def _through_server(root: click.Context) -> ThroughServer:
+    if "client" not in root.obj:
+        from llm_memory.client import MemoryClient
+
+        client = MemoryClient(root.obj["url"], root.obj.get("api_key"))
+        root.obj["client"] = client
+        root.call_on_close(client.close)
+    command = click.get_current_context().command_path.partition(" ")[2]
+    return ThroughServer(root.obj["client"], command)
 
 
 def get_settings(ctx: click.Context | None = None) -> Any:

@@ -70,7 +70,7 @@ def serve(
     if workers == 1:
         from llm_memory.api.factory import create_app
 
-        uvicorn.run(create_app(get_manager(ctx)), **options)
+        uvicorn.run(create_app(get_manager(ctx, local=True)), **options)
         return
     config = ctx.find_root().obj.get("config") if ctx.find_root().obj else None
     if config:
