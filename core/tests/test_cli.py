@@ -162,7 +162,7 @@ def test_help_imports_no_vendor_sdk(tmp_path) -> None:
     code = (
         "import sys, llm_memory.cli;"
         "heavy = [m for m in ('chromadb', 'lancedb', 'openai', 'cohere', 'boto3', 'numpy', 'fastapi',"
-        " 'pydantic_ai') if m in sys.modules]; print(heavy)"
+        " 'pydantic_ai', 'mcp', 'httpx') if m in sys.modules]; print(heavy)"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path

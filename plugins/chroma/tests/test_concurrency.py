@@ -146,8 +146,9 @@ def test_a_second_process_is_refused_while_the_first_has_the_directory(tmp_path)
         with pytest.raises(ChromaDirectoryLocked) as refused:
             ChromaStore("memories", path=path)
         assert str(refused.value) == (
-            f"Chroma at {path} is open in another process (pid {holder.pid}); run "
-            f"`chroma run --path {path}` and set CHROMA_HOST to share it."
+            f"Chroma at {path} is open in another process (pid {holder.pid}); if that is "
+            "`llm-memory serve`, run commands through it with --url http://HOST:PORT (or "
+            f"LLM_MEMORY_URL); else run `chroma run --path {path}` and set CHROMA_HOST to share it."
         )
         assert not dirlock._held  # the refused open holds nothing
         assert tell("close") == "closed"

@@ -5,7 +5,7 @@ that opened it and writes it back to the directory. Two processes on one directo
 see each other's writes in vector search and leave an index that fails to load ("Error
 finding id"). So an open embedded store holds an exclusive ``flock`` on
 ``<dir>/llm-memory.lock``; a second process is refused with an error that names the fix
-(a Chroma server). Stores in one process share the lock; the OS drops it when the process
+(``--url`` to a running ``llm-memory serve``, or a Chroma server). Stores in one process share the lock; the OS drops it when the process
 dies, so a crash never leaves a stale lock.
 """
 
@@ -83,8 +83,9 @@ def _lock(directory: Path, shown: str) -> IO[str] | None:
         handle.close()
         who = f"pid {owner}" if owner.isdigit() else "pid unknown"
         raise ChromaDirectoryLocked(
-            f"Chroma at {shown} is open in another process ({who}); run `chroma run --path "
-            f"{shown}` and set CHROMA_HOST to share it."
+            f"Chroma at {shown} is open in another process ({who}); if that is `llm-memory "
+            "serve`, run commands through it with --url http://HOST:PORT (or LLM_MEMORY_URL); "
+            f"else run `chroma run --path {shown}` and set CHROMA_HOST to share it."
         ) from None
     handle.seek(0)
     handle.truncate()
