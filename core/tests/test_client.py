@@ -99,9 +99,9 @@ def test_errors_are_the_cores_classes(server):
             memory.retrieve("tea", "ada", now=MemoryItem(content="x", user_id="a").created_at)
     with MemoryClient(server.url, "wrong-key-123") as stranger, pytest.raises(AccessDenied):
         stranger.list("ada")
-    with MemoryClient(f"http://127.0.0.1:{free_port()}") as nowhere:
-        with pytest.raises(ServerUnavailable, match="is `llm-memory serve` running"):
-            nowhere.list("ada")
+    nowhere = MemoryClient(f"http://127.0.0.1:{free_port()}")
+    with nowhere, pytest.raises(ServerUnavailable, match="is `llm-memory serve` running"):
+        nowhere.list("ada")
     with MemoryClient(server.url, "admin-key-1") as admin:
         assert "users" in admin.stats()
 
@@ -133,9 +133,9 @@ def test_retries_429_honouring_retry_after(tmp_path):
 def test_retries_503_then_raises_the_cores_error(tmp_path):
     with serve(tmp_path) as no_model:  # no AGENT_MODEL: /chat answers 503 (ConfigError)
         transport = Recording()
-        with MemoryClient(no_model.url, "ada-key-123", transport=transport, retries=FAST) as m:
-            with pytest.raises(ConfigError, match="AGENT_MODEL"):
-                m.chat("hello", "ada")
+        m = MemoryClient(no_model.url, "ada-key-123", transport=transport, retries=FAST)
+        with m, pytest.raises(ConfigError, match="AGENT_MODEL"):
+            m.chat("hello", "ada")
         assert transport.statuses == [503, 503, 503]
 
 
