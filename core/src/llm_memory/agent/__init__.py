@@ -7,6 +7,7 @@
 Tools change only the run's :class:`~llm_memory.models.MemoryState`: ``update_memory``
 proposes a memory, ``forget_memory`` proposes removing an active one, ``recall`` searches
 the active memories. Nothing is written during a run; see :mod:`llm_memory.chat`.
+:func:`memory_toolset` gives any other PydanticAI agent memory tools, saved after its run.
 
 PydanticAI takes seconds to import, so this package loads it only when one of these names
 is first used (``llm_memory.agent.history`` and ``.policy`` stay light).
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from llm_memory.agent.demo import demo_model
     from llm_memory.agent.model import NO_MODEL, model_from_settings
     from llm_memory.agent.policy import MEMORY_POLICY, secret_reason
+    from llm_memory.agent.toolset import MemoryCapability, memory_toolset
 
 _WHERE = {
     "MemoryAgent": ("core", "MemoryAgent"),
@@ -34,6 +36,8 @@ _WHERE = {
     "model_from_settings": ("model", "model_from_settings"),
     "MEMORY_POLICY": ("policy", "MEMORY_POLICY"),
     "secret_reason": ("policy", "secret_reason"),
+    "MemoryCapability": ("toolset", "MemoryCapability"),
+    "memory_toolset": ("toolset", "memory_toolset"),
 }
 
 __all__ = [
@@ -41,9 +45,11 @@ __all__ = [
     "MEMORY_POLICY",
     "NO_MODEL",
     "MemoryAgent",
+    "MemoryCapability",
     "agent_from_settings",
     "build_agent",
     "demo_model",
+    "memory_toolset",
     "model_from_settings",
     "secret_reason",
 ]
