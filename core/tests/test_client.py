@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from llm_memory.cli import cli
 from llm_memory.client import AccessDenied, AsyncMemoryClient, MemoryClient, ServerUnavailable
 from llm_memory.errors import ConfigError, NotFound, NotSupported, ValidationFailed
+from llm_memory.manager import MemoryManager
 from llm_memory.models import MemoryItem, ScoredMemory
 from llm_memory.retry import RetryPolicy
 from llm_memory.testing.fakes.openai_chat import FakeOpenAIChat, text, tool_call
@@ -80,6 +81,26 @@ def test_the_client_has_the_managers_methods_and_models(server):
         with pytest.raises(NotFound, match="No memory"):
             memory.get(tea.id, "ada")
         assert memory.forget_user("ada") == 2
+
+
+@pytest.mark.skipif(
+    not hasattr(MemoryManager, "update_memory"),
+    reason="MemoryManager.update_memory/history (issue #16, branch issue-16) are not on main yet",
+)
+def test_update_and_history_through_the_client(server):
+    with MemoryClient(server.url, "ada-key-123") as memory:
+        tea = memory.write_memory("Ada drinks green tea.", "ada")
+        updated = memory.update_memory(tea.id, "ada", content="Ada drinks black tea.")
+        assert (updated.id, updated.content) == (tea.id, "Ada drinks black tea.")
+        assert memory.retrieve("black tea", "ada")[0].memory.id == tea.id
+        events = memory.history(tea.id, "ada")
+        assert [e.kind for e in events] == ["created", "updated"]
+        assert events[1].old["content"] == "Ada drinks green tea."
+        with pytest.raises(NotFound):
+            memory.update_memory("missing", "ada", importance=0.9)
+        with pytest.raises(NotFound):
+            memory.history("missing", "ada")
+        memory.forget_user("ada")
 
 
 def test_errors_are_the_cores_classes(server):

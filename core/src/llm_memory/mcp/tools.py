@@ -160,9 +160,9 @@ class _Tools:
         importance: Importance | None = None,
     ) -> MemoryItem:
         scope = self.scope_of(ctx)
-        update = _required(self.memory, "update_memory")
         if content is not None:
             content = _vetted(content, type or "semantic", importance or 0.5).content
+        update = _required(self.memory, "update_memory")
         return await self._call(
             update,
             memory_id,
