@@ -190,6 +190,14 @@ def test_cli_commands_act_through_the_server(server, tmp_path):
     assert [m["content"] for m in json.loads(listed.output)] == ["Ada drinks rooibos."]
     got = run("get", memory_id[:12], "--user", "ada", "--json", url=server.url)
     assert json.loads(got.output)["id"] == memory_id
+    updated = run("update", memory_id[:12], "--user", "ada", "--importance", "0.9", url=server.url)
+    assert updated.output.strip() == memory_id, updated.output
+    history = run("history", memory_id, "--user", "ada", "--json", url=server.url)
+    events = json.loads(history.output)
+    assert [(e["kind"], e["actor"][:8]) for e in events] == [
+        ("created", "api-key:"),
+        ("updated", "api-key:"),
+    ]
     exported = run("export", "--user", "ada", url=server.url)
     assert json.loads(exported.output.splitlines()[0])["id"] == memory_id
     assert run("forget", memory_id, "--user", "ada", url=server.url).exit_code == 0

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import HTTPException, Request
 
-from llm_memory.api.deps import LOCAL, principal, require_user
+from llm_memory.api.deps import actor as api_actor
+from llm_memory.api.deps import principal, require_user
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -70,7 +71,7 @@ class McpGate:
         request = Request(scope, receive)
         who = principal(request)
         user = _user(request, who)
-        actor = "loopback" if who is LOCAL else f"api-key:{who.key_id}"
+        actor = f"mcp:{api_actor(who)}"
         from llm_memory.mcp.tools import Scope
 
         scope.setdefault("state", {})[_SCOPE] = Scope(user_id=user, actor=actor)
