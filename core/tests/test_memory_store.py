@@ -50,7 +50,7 @@ def test_in_process_store_is_not_persistent() -> None:
 def test_file_store_describes_where_data_lives(tmp_path: Path) -> None:
     store = MemoryStore(tmp_path / "m.json")
     put(store, [item(1)], [vec(1)])
-    assert store.capabilities == frozenset({"persistent"})
+    assert store.capabilities == frozenset({"persistent", "multiprocess"})
     assert store.describe() == {
         "backend": "memory",
         "location": str(tmp_path / "m.json"),

@@ -53,6 +53,8 @@ def serve(
             f"Refusing to listen on {host} without API keys: set API_KEYS "
             """(e.g. '{"<key>": "admin"}') or use --host 127.0.0.1."""
         )
+    if workers > 1:
+        _refuse_unshareable(ctx, workers)
     configure_logging(log_level)
     if not keys:
         click.echo(
@@ -84,6 +86,25 @@ def serve(
         )
     # Workers import the whole stack before they answer the supervisor's health check.
     uvicorn.run("llm_memory.api:app", workers=workers, timeout_worker_healthcheck=60, **options)
+
+
+def _refuse_unshareable(ctx: click.Context, workers: int) -> None:
+    """Refuse, before binding, a store that one process at a time may open: every worker
+    opens it itself, and all but one would die (embedded Chroma holds a directory lock)."""
+    from llm_memory.errors import ConfigError
+
+    manager = get_manager(ctx)
+    store = manager.store
+    if {"shared", "multiprocess"} & set(store.capabilities):
+        manager.close()  # release the store before the workers open it
+        ctx.find_root().obj.pop("manager", None)
+        return
+    where = store.describe().get("location") or store.describe().get("path") or "in memory"
+    raise ConfigError(
+        f"Storage backend {store.name!r} ({where}) can be opened by one process only, so "
+        f"--workers {workers} cannot share it: use --workers 1, or a store that processes "
+        "share (a Chroma server with CHROMA_HOST, LanceDB, or the memory backend's file)."
+    )
 
 
 def _log_config(level: str) -> dict[str, Any]:

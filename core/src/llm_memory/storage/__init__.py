@@ -58,7 +58,9 @@ class VectorStore(ABC):
     ``"keyword_search"`` (a native full-text index behind :meth:`keyword_query`) and
     ``"persistent"`` (data survives :meth:`close` and reopening), and ``"shared"`` (other
     processes or machines write the same data at the same time: a server, or object
-    storage, so an index the core keeps in a local file beside it would miss their writes).
+    storage, so an index the core keeps in a local file beside it would miss their writes),
+    and ``"multiprocess"`` (several processes on one machine may open it at once, as
+    ``llm-memory serve --workers N`` does; ``"shared"`` implies it).
     """
 
     name: ClassVar[str] = ""

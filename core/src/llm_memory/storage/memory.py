@@ -51,7 +51,8 @@ class MemoryStore(VectorStore):
 
     @property
     def capabilities(self) -> frozenset[str]:  # type: ignore[override]
-        return frozenset({"persistent"}) if self.path is not None else frozenset()
+        # The file is read and written under flock, so processes on one machine share it.
+        return frozenset({"persistent", "multiprocess"}) if self.path is not None else frozenset()
 
     # -- the embedder ------------------------------------------------------------------
     def embedding_info(self) -> EmbedderInfo | None:

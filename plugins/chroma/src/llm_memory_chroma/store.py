@@ -49,7 +49,9 @@ class ChromaStore(VectorStore):
     @property
     def capabilities(self) -> frozenset[str]:  # type: ignore[override]
         # A Chroma server is shared by every process that talks to it.
-        return frozenset({"persistent", "shared"} if self.mode == "http" else {"persistent"})
+        # Embedded Chroma is one process's: a directory lock refuses a second one.
+        shared = {"persistent", "shared", "multiprocess"}
+        return frozenset(shared if self.mode == "http" else {"persistent"})
 
     def __init__(
         self,

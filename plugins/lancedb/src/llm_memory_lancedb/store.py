@@ -86,7 +86,10 @@ class LanceDBStore(VectorStore):
 
     @property
     def capabilities(self) -> frozenset[str]:  # type: ignore[override]
-        found = {"persistent", "keyword_search"} if self.options.fts else {"persistent"}
+        # Lance commits are optimistic and retried, so processes may share a directory.
+        found = {"persistent", "multiprocess"}
+        if self.options.fts:
+            found.add("keyword_search")
         if "://" in self.uri and not self.uri.startswith("file://"):
             found.add("shared")  # object storage: many machines read and write this table
         return frozenset(found)
