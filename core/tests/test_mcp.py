@@ -235,3 +235,27 @@ def test_http_mcp_shares_the_api_rate_limit(tmp_path):
             limited = http.post("/mcp", json=ping)
         assert 429 not in statuses[:3] and statuses[3] == 429  # one bucket for /mcp and the API
         assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
+
+
+@pytest.mark.server
+def test_stdio_through_a_running_server_with_url(tmp_path):
+    from llm_memory.client import MemoryClient
+
+    with serve(tmp_path, API_RATE_LIMIT="0") as server:
+        params = StdioServerParameters(
+            command=LLM_MEMORY,
+            args=["--url", server.url, "mcp", "--user", "ada"],
+            env={"LLM_MEMORY_API_KEY": "ada-key-123", "STORAGE_BACKEND": "unknown"},
+        )
+
+        async def main() -> Any:
+            async with Client(params) as ada:
+                tea = await call(ada, "add_memory", content="Ada drinks mate.", type="preference")
+                await call(ada, "update_memory", memory_id=tea["id"], importance=0.9)
+                return tea, await call(ada, "memory_history", memory_id=tea["id"])
+
+        tea, history = anyio.run(main)
+        assert [e["kind"] for e in history["events"]] == ["created", "updated"]
+        with MemoryClient(server.url, "ada-key-123") as memory:
+            stored = memory.get(tea["id"], "ada")
+        assert (stored.content, stored.importance) == ("Ada drinks mate.", 0.9)

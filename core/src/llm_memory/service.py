@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from llm_memory.models import MemoryItem, ScoredMemory
+    from llm_memory.models import HistoryEvent, MemoryItem, ScoredMemory
 
 
 @runtime_checkable
@@ -71,7 +71,7 @@ class MemoryService(Protocol):
         importance: float | None = None,
     ) -> MemoryItem: ...
 
-    def history(self, memory_id: str, user_id: str) -> list[Any]: ...
+    def history(self, memory_id: str, user_id: str) -> list[HistoryEvent]: ...
 
     def forget(self, memory_id: str, user_id: str) -> bool: ...
 

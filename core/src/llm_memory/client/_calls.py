@@ -18,7 +18,7 @@ from llm_memory.errors import (
     NotSupported,
     ValidationFailed,
 )
-from llm_memory.models import MemoryItem, ScoredMemory
+from llm_memory.models import HistoryEvent, MemoryItem, ScoredMemory
 from llm_memory.retry import RetryPolicy, one_line, parse_retry_after
 
 #: Statuses worth another attempt: the request was refused before it did anything.
@@ -165,9 +165,7 @@ def update_memory(memory_id: str, user_id: str, changes: Mapping[str, Any]) -> C
 
 
 def history(memory_id: str, user_id: str) -> Call:
-    def read(data: Any) -> list[Any]:
-        from llm_memory.models import HistoryEvent  # type: ignore[attr-defined]
-
+    def read(data: Any) -> list[HistoryEvent]:
         return [HistoryEvent.model_validate(event) for event in data]
 
     return Call("GET", path("users", user_id, "memories", memory_id, "history"), read)

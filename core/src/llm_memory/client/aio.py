@@ -11,7 +11,7 @@ import httpx
 
 from llm_memory.client import _calls
 from llm_memory.client.sync import PAGE, _no_now, settings_from_env
-from llm_memory.models import MemoryItem, ScoredMemory
+from llm_memory.models import HistoryEvent, MemoryItem, ScoredMemory
 from llm_memory.retry import RetryPolicy
 
 
@@ -132,7 +132,7 @@ class AsyncMemoryClient:
     async def get(self, memory_id: str, user_id: str) -> MemoryItem:
         return await self._run(_calls.get(memory_id, user_id))
 
-    async def history(self, memory_id: str, user_id: str) -> list[Any]:
+    async def history(self, memory_id: str, user_id: str) -> list[HistoryEvent]:
         return await self._run(_calls.history(memory_id, user_id))
 
     async def users(self) -> list[str]:

@@ -12,7 +12,7 @@ import httpx
 
 from llm_memory.client import _calls
 from llm_memory.errors import NotSupported
-from llm_memory.models import MemoryItem, ScoredMemory
+from llm_memory.models import HistoryEvent, MemoryItem, ScoredMemory
 from llm_memory.retry import RetryPolicy
 
 PAGE = 1000
@@ -156,7 +156,7 @@ class MemoryClient:
     def get(self, memory_id: str, user_id: str) -> MemoryItem:
         return self._run(_calls.get(memory_id, user_id))
 
-    def history(self, memory_id: str, user_id: str) -> list[Any]:
+    def history(self, memory_id: str, user_id: str) -> list[HistoryEvent]:
         """Every recorded change of the memory, oldest first (``HistoryEvent`` models)."""
         return self._run(_calls.history(memory_id, user_id))
 

@@ -25,6 +25,7 @@ from llm_memory.errors import LLMMemoryError
 from llm_memory.models import (
     AgentMemoryType,
     Content,
+    HistoryEvent,
     MemoryItem,
     MemoryType,
     MemoryUpdate,
@@ -67,7 +68,7 @@ class Deleted(BaseModel):
 class History(BaseModel):
     """Every recorded change of one memory, oldest first."""
 
-    events: list[dict[str, Any]]
+    events: list[HistoryEvent]
 
 
 Importance = Annotated[float, Field(ge=0.0, le=1.0, description="0 trivia .. 1 essential.")]
@@ -162,7 +163,7 @@ class _Tools:
         scope = self.scope_of(ctx)
         if content is not None:
             content = _vetted(content, type or "semantic", importance or 0.5).content
-        update = _required(self.memory, "update_memory")
+        update = self.memory.update_memory
         return await self._call(
             update,
             memory_id,
@@ -174,9 +175,8 @@ class _Tools:
         )
 
     async def memory_history(self, memory_id: MemoryId, ctx: Context) -> History:
-        history = _required(self.memory, "history")
-        events = await self._call(history, memory_id, self.scope_of(ctx).user_id)
-        return History(events=[e.model_dump(mode="json") for e in events])
+        events = await self._call(self.memory.history, memory_id, self.scope_of(ctx).user_id)
+        return History(events=events)
 
     async def delete_memory(self, memory_id: MemoryId, ctx: Context) -> Deleted:
         scope = self.scope_of(ctx)
@@ -205,13 +205,6 @@ def _vetted(content: str, type: str, importance: float) -> MemoryUpdate:
     if reason:
         raise ToolError(f"Not saved: {reason}. Never store secrets.")
     return update
-
-
-def _required(memory: MemoryService, name: str) -> Callable[..., Any]:
-    fn = getattr(memory, name, None)
-    if fn is None:
-        raise ToolError(f"{name} is not available: this llm-memory has no memory updates yet.")
-    return fn
 
 
 def _accepts(fn: Callable[..., Any] | Awaitable[Any], name: str) -> bool:
