@@ -259,3 +259,21 @@ def test_stdio_through_a_running_server_with_url(tmp_path):
         with MemoryClient(server.url, "ada-key-123") as memory:
             stored = memory.get(tea["id"], "ada")
         assert (stored.content, stored.importance) == ("Ada drinks mate.", 0.9)
+
+
+@pytest.mark.server
+def test_http_mcp_without_keys_serves_loopback_names_only(tmp_path):
+    """No keys: loopback clients are admins, so a page on a hostile name that resolves to
+    127.0.0.1 (DNS rebinding) must not reach the tools."""
+    with serve(tmp_path, API_KEYS="{}") as server:
+
+        async def main() -> Any:
+            async with http_mcp(server.url, **{"X-LLM-Memory-User": "ada"}) as ada:
+                return await call(ada, "add_memory", content="Ada drinks mate.")
+
+        assert anyio.run(main)["user_id"] == "ada"
+        ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+        headers = {"Host": "attacker.example", "X-LLM-Memory-User": "ada"}
+        with httpx.Client(base_url=server.url, timeout=30) as http:
+            rebound = http.post("/mcp", json=ping, headers=headers)
+        assert (rebound.status_code, rebound.text) == (421, "Invalid Host header")
