@@ -32,7 +32,7 @@ from llm_memory.cli.common import get_manager, get_settings
 def serve(
     ctx: click.Context, host: str | None, port: int | None, workers: int, log_level: str
 ) -> None:
-    """Serve the HTTP API: /chat, /memories, /snapshots, /stats, /healthz, /docs.
+    """Serve the HTTP API: /chat, /memories, /snapshots, /stats, /mcp, /healthz, /docs.
 
     API_KEYS maps each key to "admin" or to the user ids it may touch; without keys the
     server accepts loopback clients only and refuses to listen on another address.
