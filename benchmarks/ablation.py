@@ -23,10 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import locomo
 from llm_memory import (
     MemoryManager,
+    keyword,
     retrieval,
     text,
 )
-from llm_memory import manager as manager_module
+from llm_memory import retriever as retriever_module
 from llm_memory.embedding.hash import HashEmbedder
 from llm_memory.keyword import open_keyword_index
 from llm_memory.keyword import sqlite as kw_sqlite
@@ -83,11 +84,7 @@ Lever = Callable[[], contextlib.AbstractContextManager[Any]]
 LEVERS: dict[str, tuple[Lever, dict[str, Any]]] = {
     "final": (contextlib.nullcontext, {}),
     "no neighbour context": (
-        lambda: patched(
-            manager_module.MemoryManager,
-            "_index",
-            lambda self, turns, items: self.keyword_index.add(items),
-        ),
+        lambda: patched(keyword, "conversation_neighbours", lambda turns: [[] for _ in turns]),
         {},
     ),
     "no date words": (lambda: patched(kw_sqlite, "_date", lambda item: ""), {}),
@@ -96,15 +93,15 @@ LEVERS: dict[str, tuple[Lever, dict[str, Any]]] = {
         {},
     ),
     "no stemming": (lambda: patched(text, "stem", lambda word: word), {}),
-    "hash fused at weight 1": (lambda: patched(HashEmbedder, "fusion_weight", 1.0), {}),
+    "hash fused at weight 1": (contextlib.nullcontext, {"fusion_vector_weight": 1.0}),
     "RRF k=60": (
-        lambda: patched(manager_module, "rrf", functools.partial(retrieval.rrf, k=60)),
+        lambda: patched(retriever_module, "rrf", functools.partial(retrieval.rrf, k=60)),
         {},
     ),
     "scorer over all candidates": (
         lambda: _both(
-            patched(manager_module, "shortlist", score_all_candidates),
-            patched(manager_module, "candidates", all_candidates),
+            patched(retriever_module, "shortlist", score_all_candidates),
+            patched(retriever_module, "candidates", all_candidates),
         ),
         {},
     ),

@@ -10,19 +10,23 @@ close or interpreter exit.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Protocol
 
 from llm_memory.models import ScoredMemory
-from llm_memory.storage import VectorStore
+
+
+class _Recorder(Protocol):
+    def record_access(self, accesses: Mapping[tuple[str, str], tuple[int, datetime]]) -> None: ...
 
 
 class AccessTracker:
-    def __init__(
-        self, store: VectorStore, lock: threading.RLock, delay: float = 2.0, max_pending: int = 2000
-    ):
+    """Buffers touches and writes them through ``store.record_access`` (the indexed store,
+    which takes its writer lock: one store call for every user)."""
+
+    def __init__(self, store: _Recorder, delay: float = 2.0, max_pending: int = 2000):
         self.store = store
-        self.lock = lock
         self.delay = delay
         self.max_pending = max_pending
         self._pending: dict[tuple[str, str], tuple[int, datetime]] = {}
@@ -57,5 +61,4 @@ class AccessTracker:
                 self._timer = None
         if not pending:
             return
-        with self.lock:  # one store call for every user: on LanceDB each write is a commit
-            self.store.record_access(pending)
+        self.store.record_access(pending)

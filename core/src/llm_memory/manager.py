@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -11,19 +10,12 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from llm_memory.access import AccessTracker
-from llm_memory.embedding import Embedder
-from llm_memory.errors import (
-    EmbedderMismatch,
-    EmbeddingError,
-    LLMMemoryError,
-    NotFound,
-    ValidationFailed,
-)
+from llm_memory.embedding import Embedder, embed_checked
+from llm_memory.errors import NotFound, ValidationFailed
 from llm_memory.history import HistoryLog
 from llm_memory.history.record import Changes, changed
-from llm_memory.locks import ReadWriteLock
+from llm_memory.keyword.base import KeywordIndex
 from llm_memory.models import (
-    Candidate,
     ConversationTurn,
     HistoryEvent,
     MemoryItem,
@@ -31,24 +23,29 @@ from llm_memory.models import (
     as_utc,
     utcnow,
 )
-from llm_memory.retrieval import KeywordIndex, candidates, in_background, rrf, shortlist
+from llm_memory.rerank import Reranker
+from llm_memory.retriever import Retriever
 from llm_memory.scoring import Scorer
 from llm_memory.settings import Settings, load_settings, validation_problems
-from llm_memory.storage import MemoryFilter, VectorStore
+from llm_memory.storage import PAGE, MemoryFilter, VectorStore
+from llm_memory.storage.indexed import IndexedStore
+from llm_memory.summarize import Summarizer
 from llm_memory.vocab import MEMORY_TYPES
 
 if TYPE_CHECKING:
+    from llm_memory.snapshot import SnapshotStore
     from llm_memory.snapshot.engine import Snapshots
 
 Progress = Callable[[int], None]
-PAGE = 1000
 
 
 class MemoryManager:
     """Long-term memory for one application: every call is scoped by ``user_id``.
 
     Build it from settings (``MemoryManager.from_settings(storage_backend="memory")``) or
-    from ready objects (``MemoryManager(store, embedder)``).
+    from ready objects (``MemoryManager(store, embedder)``). ``memories`` is the indexed
+    store (the backend and its keyword side, written together); ``retriever`` answers
+    :meth:`retrieve`.
     """
 
     def __init__(
@@ -57,9 +54,9 @@ class MemoryManager:
         embedder: Embedder,
         scorer: Scorer | None = None,
         *,
-        reranker: Any = None,
-        summarizer: Any = None,
-        snapshot_store: Any = None,
+        reranker: Reranker | None = None,
+        summarizer: Summarizer | None = None,
+        snapshot_store: SnapshotStore | None = None,
         keyword_index: KeywordIndex | None = None,
         history_log: HistoryLog | None = None,
         settings: Settings | None = None,
@@ -68,12 +65,22 @@ class MemoryManager:
         from llm_memory.summarize.extractive import ExtractiveSummarizer
 
         self.settings = settings or load_settings()
-        self.store = store
+        self.memories = IndexedStore(store, keyword_index)
         self.embedder = embedder
-        self.scorer = scorer or WeightedScorer()
-        self.reranker = reranker
         self.summarizer = summarizer or ExtractiveSummarizer()
-        self.keyword_index = keyword_index
+        weight = self.settings.fusion_vector_weight
+        self.retriever = Retriever(
+            self.memories,
+            embedder,
+            scorer or WeightedScorer(),
+            reranker,
+            weights={
+                "dense": embedder.fusion_weight if weight is None else weight,
+                "keyword": self.settings.fusion_keyword_weight,
+            },
+            hybrid=self.settings.hybrid_search,
+            pool=self.settings.retrieval_candidates,
+        )
         #: Where every change is recorded (see :mod:`llm_memory.history`). Built by
         #: ``from_settings`` beside the store; given ready objects, the store's own log or
         #: one in memory.
@@ -81,12 +88,7 @@ class MemoryManager:
         self._changes = Changes(self.history_log)
         self._snapshot_store = snapshot_store
         self._snapshots: Snapshots | None = None
-        self._lock = threading.RLock()  # writers, one at a time
-        # Reads share this; a snapshot restore takes it alone, so no reader in this process
-        # ever sees a half-restored store. Never take self._lock while holding it.
-        self._rw = ReadWriteLock()
-        self._embedder_checked = False
-        self._access = AccessTracker(store, self._lock)
+        self._access = AccessTracker(self.memories)
         self._finalizer = weakref.finalize(self, self._access.flush)
 
     @classmethod
@@ -108,7 +110,9 @@ class MemoryManager:
         summarizer = build("summarizer", settings.summarizer, settings)
         keyword_index = None
         if settings.hybrid_search:
-            keyword_index = _keyword_index_for(store, settings)
+            from llm_memory.keyword import keyword_side_for
+
+            keyword_index = keyword_side_for(store, settings)
         from llm_memory.history import open_history_log
 
         manager = cls(
@@ -126,9 +130,35 @@ class MemoryManager:
         manager.snapshots.recover()
         return manager
 
-    # -- parts built on demand -------------------------------------------------------
+    # -- parts -----------------------------------------------------------------------
     @property
-    def snapshot_store(self) -> Any:
+    def store(self) -> VectorStore:
+        """The storage backend (write through :attr:`memories`, which keeps keywords in step)."""
+        return self.memories.backend
+
+    @property
+    def keyword_index(self) -> KeywordIndex | None:
+        """The keyword index kept beside the store, or None (the store's own, or none)."""
+        return self.memories.keywords
+
+    @property
+    def scorer(self) -> Scorer:
+        return self.retriever.scorer
+
+    @scorer.setter
+    def scorer(self, scorer: Scorer) -> None:
+        self.retriever.scorer = scorer
+
+    @property
+    def reranker(self) -> Reranker | None:
+        return self.retriever.reranker
+
+    @reranker.setter
+    def reranker(self, reranker: Reranker | None) -> None:
+        self.retriever.reranker = reranker
+
+    @property
+    def snapshot_store(self) -> SnapshotStore:
         if self._snapshot_store is None:
             from llm_memory.plugins import build
 
@@ -147,41 +177,7 @@ class MemoryManager:
     # -- the embedder recorded with the data -------------------------------------------
     def check_embedder(self) -> None:
         """Refuse a store built with another embedder; stamp an empty or new one."""
-        if self._embedder_checked:
-            return
-        with self._lock:
-            configured = self.embedder.info()
-            recorded = self.store.embedding_info()
-            if recorded is None or (recorded != configured and self.store.count() == 0):
-                self.store.set_embedding_info(configured)
-            elif recorded != configured:
-                where = self.store.describe().get("collection") or self.settings.collection
-                raise EmbedderMismatch(
-                    f"Collection {where!r} holds {recorded.dimension}-dimensional vectors from "
-                    f"{recorded.name}/{recorded.model}; the configured embedder is "
-                    f"{configured.name}/{configured.model} ({configured.dimension} dimensions). "
-                    "Run `llm-memory reindex` or choose another collection."
-                )
-            self._embedder_checked = True
-
-    def _embed(self, texts: Sequence[str], query: bool = False) -> list[list[float]]:
-        try:
-            vectors = (
-                self.embedder.embed_queries(texts)
-                if query
-                else self.embedder.embed_documents(texts)
-            )
-        except LLMMemoryError:
-            raise
-        except Exception as exc:  # a provider's own error: nothing of the batch is written
-            raise EmbeddingError(
-                f"Embedding with {self.embedder.name} failed: {type(exc).__name__}: {exc}"
-            ) from exc
-        if len(vectors) != len(texts):
-            raise EmbeddingError(
-                f"Embedder {self.embedder.name} returned {len(vectors)} vectors for {len(texts)} texts."
-            )
-        return vectors
+        self.memories.check_embedder(self.embedder.info(), self.settings.collection)
 
     # -- writes ----------------------------------------------------------------------
     def write_memory(
@@ -231,44 +227,27 @@ class MemoryManager:
         if not batch:
             return []
         self.check_embedder()
-        with self._lock:
-            unique: dict[tuple[str, str], MemoryItem] = {}
-            for item in batch:
-                unique[(item.user_id, item.id)] = item
-            existing = self._existing(unique)
+        neighbours = None
+        if turns:
+            from llm_memory.keyword import conversation_neighbours
+
+            keys = [(t.user_id, t.id) for t in batch]
+            neighbours = dict(zip(keys, conversation_neighbours(batch), strict=True))
+        with self.memories.writing() as memories:
+            unique = {(item.user_id, item.id): item for item in batch}  # the last one wins
+            existing = {(m.user_id, m.id): m for m in memories.get_many(list(unique))}
             fresh = [item for key, item in unique.items() if key not in existing]
             refreshed = {
                 key: _refresh(existing[key], item)
                 for key, item in unique.items()
                 if key in existing
             }
-            vectors = self._embed([item.content for item in fresh]) if fresh else []
-            if fresh:
-                self.store.upsert(fresh, vectors)
-            if refreshed:
-                self.store.update(list(refreshed.values()))
-            if self.keyword_index is not None:
-                self._index(batch if turns else None, fresh + list(refreshed.values()))
+            vectors = embed_checked(self.embedder, [i.content for i in fresh]) if fresh else []
+            memories.write(fresh, vectors, list(refreshed.values()), neighbours)
             self._changes.written(
                 fresh, [(existing[key], item) for key, item in refreshed.items()], actor
             )
         return [refreshed.get((i.user_id, i.id), i) for i in batch]
-
-    def _index(self, turns: list[MemoryItem] | None, items: list[MemoryItem]) -> None:
-        assert self.keyword_index is not None
-        if turns is None:
-            self.keyword_index.add(items)
-            return
-        from llm_memory.keyword import conversation_neighbours
-
-        keys = [(t.user_id, t.id) for t in turns]
-        around = dict(zip(keys, conversation_neighbours(turns), strict=True))
-        self.keyword_index.add(items, [around[(i.user_id, i.id)] for i in items])
-
-    def _existing(
-        self, unique: Mapping[tuple[str, str], MemoryItem]
-    ) -> dict[tuple[str, str], MemoryItem]:
-        return {(item.user_id, item.id): item for item in self.store.get_many(list(unique))}
 
     def ingest_conversation(
         self,
@@ -322,7 +301,7 @@ class MemoryManager:
         The old and new values are recorded in the history.
         """
         self.check_embedder()
-        with self._lock:
+        with self.memories.writing() as memories:
             before = self.get(memory_id, user_id)
             after = changed(before, content, type, importance)
             if (after.content, after.type, after.importance) == (
@@ -334,11 +313,9 @@ class MemoryManager:
             self._refuse_duplicate(after)
             after = after.model_copy(update={"id": before.id, "updated_at": utcnow()})
             if after.content != before.content:
-                self.store.upsert([after], self._embed([after.content]))
+                memories.upsert([after], embed_checked(self.embedder, [after.content]))
             else:
-                self.store.update([after])
-            if self.keyword_index is not None:
-                self.keyword_index.add([after])
+                memories.update([after])
             self._changes.updated(before, after, actor)
         return after
 
@@ -346,7 +323,7 @@ class MemoryManager:
         """An update must not make a memory say exactly what another one says."""
         twin = item.model_copy(update={"id": ""})
         twin = MemoryItem.model_validate(twin.model_dump())
-        if twin.id != item.id and self.store.get(item.user_id, [twin.id]):
+        if twin.id != item.id and self.memories.get(item.user_id, [twin.id]):
             raise ValidationFailed(
                 f"Memory {twin.id!r} of user {item.user_id!r} already says this; forget "
                 f"{item.id!r} instead of updating it."
@@ -374,63 +351,13 @@ class MemoryManager:
         if not 1 <= limit <= 1000:
             raise ValidationFailed(f"limit must be between 1 and 1000, got {limit}.")
         self.check_embedder()
-        k = max(self.settings.retrieval_candidates, limit)
-        vector = self._embed([query], query=True)[0]
-        with self._rw.reading():
-            chosen = self._candidates(query, vector, flt, k, limit)
-        if self.reranker is not None and chosen:
-            chosen = self.reranker.rerank(query, chosen)
-        scored = self.scorer.score(
-            query, shortlist(chosen, limit), as_utc(now) if now else utcnow()
-        )[:limit]
+        scored = self.retriever.retrieve(query, flt, limit, as_utc(now) if now else utcnow())
         self._access.touch(scored, utcnow())
         return scored
 
-    def _candidates(
-        self, query: str, vector: list[float], flt: MemoryFilter, k: int, limit: int
-    ) -> list[Candidate]:
-        # Keyword search (and fetching its best hits) runs beside the vector search.
-        keyword_side = (
-            in_background(self._keyword_hits, query, flt, k, limit)
-            if self.settings.hybrid_search
-            else None
-        )
-        dense = self.store.query(vector, flt, k)
-        known = {hit.item.id: hit.item for hit in dense}
-        ranked = {"dense": [hit.item.id for hit in dense]}
-        if keyword_side is not None:
-            keyword, found = keyword_side.result()
-            for item in found:
-                known.setdefault(item.id, item)
-            if keyword:
-                ranked["keyword"] = keyword
-        fused = rrf(ranked, {"dense": getattr(self.embedder, "fusion_weight", 1.0)})
-
-        def fetch(ids: list[str]) -> list[MemoryItem]:
-            return [item for item in self.store.get(flt.user_id, ids) if flt.matches(item)]
-
-        # Without a reranker only the shortlist is needed: keyword hits below it are never
-        # fetched from the store.
-        wanted = len(fused) if self.reranker is not None else limit
-        return candidates(fused, known, fetch, wanted)
-
-    def _keyword_hits(
-        self, query: str, flt: MemoryFilter, k: int, prefetch: int
-    ) -> tuple[list[str], list[MemoryItem]]:
-        """Ids of the best keyword matches, and the memories of the first ``prefetch``."""
-        if self.keyword_index is None:
-            if "keyword_search" not in self.store.capabilities:
-                return [], []
-            hits = self.store.keyword_query(query, flt, k)
-            return [hit.item.id for hit in hits], [hit.item for hit in hits]
-        ids = [memory_id for memory_id, _ in self.keyword_index.search(query, flt, k)]
-        found = self.store.get(flt.user_id, ids[:prefetch]) if ids else []
-        return ids, [item for item in found if flt.matches(item)]
-
     def get(self, memory_id: str, user_id: str) -> MemoryItem:
         self._access.flush()
-        with self._rw.reading():
-            found = self.store.get(_user(user_id), [memory_id])
+        found = self.memories.get(_user(user_id), [memory_id])
         if not found:
             raise NotFound(f"No memory {memory_id!r} for user {user_id!r}.")
         return found[0]
@@ -451,26 +378,15 @@ class MemoryManager:
         flt = _filter(user_id, types, since, until, session_id)
         if limit < 1 or offset < 0:
             raise ValidationFailed("limit must be at least 1 and offset at least 0.")
-        with self._rw.reading():
-            return self.store.list(flt, limit=limit, offset=offset)
+        return self.memories.list(flt, limit=limit, offset=offset)
 
     def iter_memories(self, user_id: str, page: int = PAGE) -> Iterator[MemoryItem]:
         """Every memory of one user, oldest first, fetched a page at a time."""
         self._access.flush()
-        offset = 0
-        while True:
-            with self._rw.reading():
-                batch = self.store.list(
-                    MemoryFilter(user_id=_user(user_id)), limit=page, offset=offset
-                )
-            yield from batch
-            if len(batch) < page:
-                return
-            offset += page
+        return self.memories.iter_memories(_user(user_id), page)
 
     def users(self) -> list[str]:
-        with self._rw.reading():
-            return self.store.users()
+        return self.memories.users()
 
     def history(self, memory_id: str, user_id: str) -> list[HistoryEvent]:
         """Every recorded change to this memory of this user, oldest first.
@@ -498,11 +414,9 @@ class MemoryManager:
         ``superseded_by``: the id of the memory that corrects this one; the history records
         a supersession (the old value stays readable through the new memory's history).
         """
-        with self._lock:
-            found = self.store.get(_user(user_id), [memory_id])
-            removed = self.store.delete(_user(user_id), [memory_id]) > 0
-            if self.keyword_index is not None:
-                self.keyword_index.delete(user_id, [memory_id])
+        with self.memories.writing() as memories:
+            found = memories.get(_user(user_id), [memory_id])
+            removed = memories.delete(_user(user_id), [memory_id]) > 0
             if found and removed:
                 kind = "forgotten" if superseded_by is None else "superseded"
                 self._changes.removed(kind, found, actor, superseded_by)
@@ -510,10 +424,8 @@ class MemoryManager:
 
     def forget_user(self, user_id: str) -> int:
         """Delete every memory of this user, and their history; returns how many there were."""
-        with self._lock:
-            removed = self.store.delete_user(_user(user_id))
-            if self.keyword_index is not None:
-                self.keyword_index.delete_user(user_id)
+        with self.memories.writing() as memories:
+            removed = memories.delete_user(_user(user_id))
             self.history_log.delete_user(_user(user_id))
         return removed
 
@@ -534,12 +446,10 @@ class MemoryManager:
             for start in range(0, len(stale), PAGE):
                 chunk = stale[start : start + PAGE]
                 ids = [m.id for m in chunk]
-                with self._lock:
-                    removed += self.store.delete(user_id, ids)
-                    if self.keyword_index is not None:
-                        self.keyword_index.delete(user_id, ids)
+                with self.memories.writing() as memories:
+                    removed += memories.delete(user_id, ids)
                     self._changes.removed("purged", chunk, "retention")
-        with self._lock:
+        with self.memories.writing():
             self.history_log.purge(cutoff)
         return removed
 
@@ -552,9 +462,9 @@ class MemoryManager:
             for m in self.iter_memories(user_id):
                 counts[m.type] += 1
             users[user_id] = {**counts, "total": sum(counts.values())}
-        with self._rw.reading():
-            recorded = self.store.embedding_info()
-            storage = self.store.describe()
+        with self.memories.reading() as memories:
+            recorded = memories.embedding_info()
+            storage = memories.describe()
         return {
             "storage": storage,
             "embedder": self.embedder.info().model_dump(),
@@ -570,7 +480,8 @@ class MemoryManager:
         """Memories as JSON lines (content and metadata; vectors are recomputed on import)."""
         from llm_memory.portability import export_lines
 
-        return export_lines(self, user_id)
+        self._access.flush()
+        return export_lines(self.memories, user_id)
 
     def import_(
         self, lines: Iterable[str], user_id: str | None = None, progress: Progress | None = None
@@ -578,13 +489,14 @@ class MemoryManager:
         """Import JSON lines from :meth:`export`; validates every line before writing any."""
         from llm_memory.portability import import_lines
 
-        return import_lines(self, lines, user_id, progress)
+        return import_lines(self.write_memories, lines, user_id, progress)
 
     def reindex(self, progress: Progress | None = None) -> int:
         """Re-embed every memory with the configured embedder; returns how many."""
         from llm_memory.portability import reindex
 
-        return reindex(self, progress)
+        self._access.flush()
+        return reindex(self.memories, self.embedder, progress)
 
     def flush(self) -> None:
         """Write pending access statistics now."""
@@ -592,10 +504,8 @@ class MemoryManager:
 
     def close(self) -> None:
         self._access.flush()
-        if self.keyword_index is not None:
-            self.keyword_index.close()
         self.history_log.close()
-        self.store.close()
+        self.memories.close()
 
     def __enter__(self) -> MemoryManager:
         return self
@@ -620,25 +530,10 @@ def _usage_totals(embedder: Embedder) -> dict[str, int] | None:
 
 
 def _keyword_index_for(store: VectorStore, settings: Settings) -> KeywordIndex | None:
-    """The core's keyword index, or None to use the store's own full-text index.
+    """Kept for callers of the old name: :func:`llm_memory.keyword.keyword_side_for`."""
+    from llm_memory.keyword import keyword_side_for
 
-    The core's index scores better (it indexes each conversation turn with its neighbours
-    and date: LoCoMo R@10 0.76 on LanceDB against 0.60 with LanceDB's own index), but it is
-    a local file: a store that other machines write too (``"shared"``) keeps its native
-    index under ``KEYWORD_INDEX=auto``, so every machine searches the same data.
-    """
-    own = store.own_keyword_index(settings)
-    if own is not None:
-        return own
-    mode = settings.keyword_index
-    native = "keyword_search" in store.capabilities
-    if mode == "native" or (mode == "auto" and native and "shared" in store.capabilities):
-        return None
-    try:
-        from llm_memory.keyword import open_keyword_index
-    except ImportError:
-        return None
-    return open_keyword_index(store, settings)
+    return keyword_side_for(store, settings)
 
 
 def _default_history_log(store: VectorStore, settings: Settings) -> HistoryLog:

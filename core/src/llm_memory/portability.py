@@ -1,4 +1,8 @@
-"""Export, import and reindex: moving memories between stores and embedders."""
+"""Export, import and reindex: moving memories between stores and embedders.
+
+These work on the indexed store (which keeps the keyword side in step) and the embedder;
+they know nothing of the manager or of keyword indexes.
+"""
 
 from __future__ import annotations
 
@@ -7,24 +11,25 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 
+from llm_memory.embedding import Embedder, embed_checked
 from llm_memory.errors import LLMMemoryError, ValidationFailed
 from llm_memory.models import MemoryItem
 from llm_memory.settings import validation_problems
-
-if TYPE_CHECKING:
-    from llm_memory.manager import MemoryManager
+from llm_memory.storage.indexed import IndexedStore
 
 BATCH = 256
 
 
-def export_lines(manager: MemoryManager, user_id: str | None = None) -> Iterator[str]:
-    users = [user_id] if user_id is not None else manager.users()
+def export_lines(memories: IndexedStore, user_id: str | None = None) -> Iterator[str]:
+    users = [user_id] if user_id is not None else memories.users()
     for user in users:
-        for item in manager.iter_memories(user):
+        if not isinstance(user, str) or not user.strip():
+            raise ValidationFailed("user_id is required: every memory belongs to one user.")
+        for item in memories.iter_memories(user.strip()):
             yield item.model_dump_json() + "\n"
 
 
@@ -57,7 +62,7 @@ def parse_lines(lines: Iterable[str], user_id: str | None = None) -> list[Memory
 
 
 def import_lines(
-    manager: MemoryManager,
+    write: Callable[[list[MemoryItem]], Any],
     lines: Iterable[str],
     user_id: str | None = None,
     progress: Callable[[int], None] | None = None,
@@ -65,13 +70,15 @@ def import_lines(
     items = parse_lines(lines, user_id)
     for start in range(0, len(items), BATCH):
         batch = items[start : start + BATCH]
-        manager.write_memories(batch)
+        write(batch)
         if progress:
             progress(len(batch))
     return len(items)
 
 
-def reindex(manager: MemoryManager, progress: Callable[[int], None] | None = None) -> int:
+def reindex(
+    memories: IndexedStore, embedder: Embedder, progress: Callable[[int], None] | None = None
+) -> int:
     """Re-embed everything with the configured embedder.
 
     Every memory is first written to a JSONL file beside the working directory's temp
@@ -82,23 +89,16 @@ def reindex(manager: MemoryManager, progress: Callable[[int], None] | None = Non
     backup = Path(name)
     count = 0
     with os.fdopen(fd, "w") as out:
-        for line in export_lines(manager):
+        for line in export_lines(memories):
             out.write(line)
             count += 1
     items = parse_lines(backup.read_text().splitlines())
     try:
-        with manager._lock:
-            manager.store.clear()
-            if manager.keyword_index is not None:
-                manager.keyword_index.clear()
-            manager.store.set_embedding_info(manager.embedder.info())
-            manager._embedder_checked = True
+        with memories.writing():
+            memories.restamp(embedder.info())
             for start in range(0, len(items), BATCH):
                 batch = items[start : start + BATCH]
-                vectors = manager._embed([m.content for m in batch])
-                manager.store.upsert(batch, vectors)
-                if manager.keyword_index is not None:
-                    manager.keyword_index.add(batch)
+                memories.upsert(batch, embed_checked(embedder, [m.content for m in batch]))
                 if progress:
                     progress(len(batch))
     except Exception as exc:

@@ -12,10 +12,11 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, TypeVar
 
+from llm_memory.keyword.base import KeywordIndex  # noqa: F401 - its old home, kept importable
 from llm_memory.models import Candidate, MemoryItem
-from llm_memory.storage import MemoryFilter, StoreHit
+from llm_memory.storage import StoreHit
 
 #: Reciprocal-rank constant. 10 rather than the usual 60: with one strong list (BM25 over
 #: turns and their context) a steeper curve lets its top ranks count (LoCoMo R@10 +0.01).
@@ -23,24 +24,6 @@ RRF_K = 10
 T = TypeVar("T")
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
-
-
-@runtime_checkable
-class KeywordIndex(Protocol):
-    """A full-text index the core keeps beside a store that has none of its own.
-
-    ``add`` may take, per item, the ids of its neighbours (the turns around a
-    conversation turn), whose words it indexes with the item at a lower weight.
-    """
-
-    def add(
-        self, items: Sequence[MemoryItem], neighbours: Sequence[Sequence[str]] | None = None
-    ) -> None: ...
-    def delete(self, user_id: str, ids: Sequence[str]) -> None: ...
-    def delete_user(self, user_id: str) -> None: ...
-    def search(self, text: str, flt: MemoryFilter, k: int) -> list[tuple[str, float]]: ...
-    def clear(self) -> None: ...
-    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,15 @@ class Settings(BaseSettings):
         50, ge=1, le=10_000, description="Candidates taken by relevance before scoring."
     )
     hybrid_search: bool = Field(True, description="Fuse keyword (BM25) with vector search.")
+    fusion_vector_weight: float | None = Field(
+        None,
+        ge=0.0,
+        description="Weight of the vector list in the fusion; default: the embedder's own "
+        "(1.0, hash 0.1).",
+    )
+    fusion_keyword_weight: float = Field(
+        1.0, ge=0.0, description="Weight of the keyword (BM25) list in the fusion."
+    )
     keyword_index: Literal["auto", "core", "native"] = Field(
         "auto",
         description="Keyword index: core (SQLite beside the store), native (the store's own), "

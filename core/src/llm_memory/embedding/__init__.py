@@ -6,9 +6,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from llm_memory.errors import EmbeddingError, LLMMemoryError
 from llm_memory.models import EmbedderInfo
 
-__all__ = ["Embedder", "EmbeddingUsage"]
+__all__ = ["Embedder", "EmbeddingUsage", "embed_checked"]
 
 
 @dataclass
@@ -37,6 +38,11 @@ class Embedder(ABC):
     model: str = ""
     #: True for providers that call a remote API: the core caches their embeddings.
     remote: bool = False
+    #: Weight of this embedder's ranked list in the fusion with keyword search, unless
+    #: ``FUSION_VECTOR_WEIGHT`` is set. 1.0 for a real model; the offline ``hash``
+    #: embedder declares less (its vectors hold the words BM25 already ranks; see
+    #: benchmarks/README.md).
+    fusion_weight: float = 1.0
 
     def __init__(self) -> None:
         self.usage = EmbeddingUsage()
@@ -59,3 +65,23 @@ class Embedder(ABC):
 
     def info(self) -> EmbedderInfo:
         return EmbedderInfo(name=self.name, model=self.model, dimension=self.dimension)
+
+
+def embed_checked(
+    embedder: Embedder, texts: Sequence[str], query: bool = False
+) -> list[list[float]]:
+    """One vector per text, or :class:`EmbeddingError` naming the provider (nothing of a
+    batch is written when it fails)."""
+    try:
+        vectors = embedder.embed_queries(texts) if query else embedder.embed_documents(texts)
+    except LLMMemoryError:
+        raise
+    except Exception as exc:  # a provider's own error
+        raise EmbeddingError(
+            f"Embedding with {embedder.name} failed: {type(exc).__name__}: {exc}"
+        ) from exc
+    if len(vectors) != len(texts):
+        raise EmbeddingError(
+            f"Embedder {embedder.name} returned {len(vectors)} vectors for {len(texts)} texts."
+        )
+    return vectors

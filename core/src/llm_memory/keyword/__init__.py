@@ -3,9 +3,11 @@
 ``open_keyword_index(store, settings)`` returns a :class:`SqliteKeywordIndex`: an SQLite
 FTS5 table next to the store's data holding each memory's stemmed terms (through
 :func:`llm_memory.text.content_terms`, so queries and documents are tokenised alike), the
-terms of its neighbouring conversation turns, and its date. The manager keeps it in step
-on every write and delete; on open it is rebuilt from the store when it is new or of an
-older format, and brought in step when its row count differs from the store's.
+terms of its neighbouring conversation turns, and its date. The indexed store
+(:mod:`llm_memory.storage.indexed`) keeps it in step on every write and delete; on open it
+is rebuilt from the store when it is new or of an older format, and brought in step when
+its row count differs from the store's. :func:`keyword_side_for` chooses between it, the
+keyword side a backend carries itself, and the backend's native full-text index.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from llm_memory.keyword.base import KeywordIndex
 from llm_memory.keyword.rebuild import conversation_neighbours
 from llm_memory.keyword.sqlite import SqliteKeywordIndex
 
@@ -23,13 +26,34 @@ if TYPE_CHECKING:
     from llm_memory.storage import VectorStore
 
 __all__ = [
+    "KeywordIndex",
     "SqliteKeywordIndex",
     "conversation_neighbours",
     "index_location",
+    "keyword_side_for",
     "open_keyword_index",
 ]
 
 FILE_NAME = "keyword_index.sqlite3"
+
+
+def keyword_side_for(store: VectorStore, settings: Settings) -> KeywordIndex | None:
+    """The keyword index to keep beside ``store``, or None to use its native full-text index.
+
+    A backend that carries the core's keyword text in its own database
+    (``own_keyword_index``) is used first. Otherwise the core's SQLite index, which scores
+    better (it indexes each conversation turn with its neighbours and date; see
+    benchmarks/README.md), except that a store other machines write too (``"shared"``)
+    keeps its native index under ``KEYWORD_INDEX=auto``: a local file would miss their writes.
+    """
+    own = store.own_keyword_index(settings)
+    if own is not None:
+        return own
+    mode = settings.keyword_index
+    native = "keyword_search" in store.capabilities
+    if mode == "native" or (mode == "auto" and native and "shared" in store.capabilities):
+        return None
+    return open_keyword_index(store, settings)
 
 
 def open_keyword_index(store: VectorStore, settings: Settings) -> SqliteKeywordIndex:
@@ -51,19 +75,22 @@ def index_location(
 
     A store that does not persist gets an in-memory index. A store kept in one file (the
     ``memory`` backend) gets ``<file stem>.keyword_index.sqlite3`` beside it; any other the
-    file in ``vector_store_dir``, one table per backend and collection (and server).
+    file in ``vector_store_dir``, one table per backend and collection, and per location
+    unless the store lives in ``vector_store_dir`` itself (``store.location()``).
     ``file_name`` places another file the same way (the history log's).
     """
     if "persistent" not in store.capabilities:
         return ":memory:", _table(store.name, settings.collection)
-    own = getattr(store, "path", None)
-    if isinstance(own, Path) and own.suffix and not own.is_dir():  # one data file
+    where = store.location()
+    own = Path(where) if where and "://" not in where else None
+    if own is not None and own.suffix and not own.is_dir():  # one data file
         own.parent.mkdir(parents=True, exist_ok=True)
         return str(own.parent / f"{own.stem}.{file_name}"), _table(store.name, "memories")
     directory = Path(settings.vector_store_dir)
     directory.mkdir(parents=True, exist_ok=True)
-    remote = getattr(store, "url", None) or getattr(store, "uri", None)
-    table = _table(store.name, settings.collection, str(remote) if remote else None)
+    if own is not None and own.resolve() == directory.resolve():
+        where = None
+    table = _table(store.name, settings.collection, where)
     return str(directory / file_name), table
 
 

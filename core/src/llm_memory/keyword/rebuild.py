@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from llm_memory.keyword.base import KeywordIndex
 from llm_memory.models import MemoryItem
-from llm_memory.storage import MemoryFilter
+from llm_memory.storage import PAGE, VectorStore
 
-if TYPE_CHECKING:
-    from llm_memory.keyword.sqlite import SqliteKeywordIndex
-    from llm_memory.storage import VectorStore
-
-PAGE = 1000
 #: Turns before and after a turn that count as its neighbours (ingest_conversation's rule).
 BEFORE, AFTER = 2, 1
 GAP = timedelta(hours=1)
 
 
-def sync(index: SqliteKeywordIndex, store: VectorStore) -> str | None:
+class SyncableIndex(KeywordIndex, Protocol):
+    """What sync and rebuild need of an index beyond :class:`KeywordIndex` (the SQLite one)."""
+
+    fresh: bool
+
+    def count(self, user_id: str | None = None) -> int: ...
+    def ids(self, user_id: str) -> set[str]: ...
+    def users(self) -> set[str]: ...
+    def has_links(self, user_id: str) -> bool: ...
+    def prune_links(self, user_id: str, keep: set[str]) -> None: ...
+
+
+def sync(index: SyncableIndex, store: VectorStore) -> str | None:
     """Bring ``index`` in step with ``store``; returns what it did, if anything.
 
     A new index (or one of an older format) is rebuilt; one whose row count differs from
@@ -33,7 +41,7 @@ def sync(index: SqliteKeywordIndex, store: VectorStore) -> str | None:
         return None
     for user_id in sorted(set(store.users()) | index.users()):
         have = index.ids(user_id)
-        stored = list(_memories(store, user_id))
+        stored = list(store.iter_memories(user_id))
         wanted = {m.id for m in stored}
         index.delete(user_id, [i for i in have if i not in wanted])
         index.add([m for m in stored if m.id not in have])
@@ -41,7 +49,7 @@ def sync(index: SqliteKeywordIndex, store: VectorStore) -> str | None:
     return "synced"
 
 
-def rebuild(index: SqliteKeywordIndex, store: VectorStore) -> int:
+def rebuild(index: SyncableIndex, store: VectorStore) -> int:
     """Re-index every memory of ``store``; returns how many.
 
     Links between conversation turns survive in the index file and give each turn its
@@ -52,7 +60,7 @@ def rebuild(index: SqliteKeywordIndex, store: VectorStore) -> int:
     index.clear()
     total = 0
     for user_id in store.users():
-        memories = list(_memories(store, user_id))
+        memories = list(store.iter_memories(user_id))
         index.prune_links(user_id, {m.id for m in memories})
         guessed = None if index.has_links(user_id) else guessed_neighbours(memories)
         for start in range(0, len(memories), PAGE):
@@ -88,13 +96,3 @@ def guessed_neighbours(memories: Sequence[MemoryItem]) -> list[list[str]]:
     episodes = [m for m in memories if m.type == "episodic"]
     found = dict(zip((m.id for m in episodes), conversation_neighbours(episodes), strict=True))
     return [found.get(m.id, []) for m in memories]
-
-
-def _memories(store: VectorStore, user_id: str) -> Iterator[MemoryItem]:
-    offset = 0
-    while True:
-        page = store.list(MemoryFilter(user_id=user_id), limit=PAGE, offset=offset)
-        yield from page
-        if len(page) < PAGE:
-            return
-        offset += len(page)

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from llm_memory.errors import LLMMemoryError
+from llm_memory.keyword import rebuild as rebuilding
 from llm_memory.models import MemoryItem, as_utc
 from llm_memory.storage import MemoryFilter
 from llm_memory.text import TOKENISER_VERSION, content_terms
@@ -349,20 +350,16 @@ class SqliteKeywordIndex:
     # -- consistency with the store ------------------------------------------------------
     def sync(self, store: VectorStore) -> str | None:
         """Rebuild a new index from ``store``, or add and remove rows to match its count."""
-        from llm_memory.keyword.rebuild import sync
-
         self.store = store
-        return sync(self, store)
+        return rebuilding.sync(self, store)
 
     def rebuild(self, store: VectorStore | None = None) -> int:
         """Re-index every memory of ``store`` (default: the store it was synced with)."""
-        from llm_memory.keyword.rebuild import rebuild
-
         store = store or self.store
         if store is None:
             raise LLMMemoryError("rebuild() needs the store to read: pass it, or sync() first.")
         self.store = store
-        return rebuild(self, store)
+        return rebuilding.rebuild(self, store)
 
     def close(self) -> None:
         with self._lock:

@@ -6,32 +6,47 @@
 
 A snapshot is logical: records and vectors, independent of the backend, so a snapshot
 of a Chroma store restores into LanceDB. Restoring under another embedder re-embeds.
-See :mod:`llm_memory.snapshot.journal` for how a restore survives a crash, and
-:class:`_Gate` for what readers in this process see while it runs.
+See :mod:`llm_memory.snapshot.journal` for how a restore survives a crash. While a
+restore applies it holds the indexed store's :meth:`~llm_memory.storage.indexed.IndexedStore.exclusive`
+lock, so readers in this process never see a half-restored store. The engine needs only
+the narrow :class:`SnapshotSource` (a :class:`~llm_memory.manager.MemoryManager` is one).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import secrets
 import tempfile
-import threading
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from llm_memory.embedding import Embedder
 from llm_memory.errors import NotFound, SnapshotError, ValidationFailed
 from llm_memory.models import utcnow
 from llm_memory.snapshot import SnapshotRef, SnapshotStore, check_snapshot_id
 from llm_memory.snapshot.archive import pack, remove_tree, unpack, verify_dir, verify_download
 from llm_memory.snapshot.journal import Journal, store_identity
 from llm_memory.snapshot.transfer import PAGE, Progress, apply, dump, stage
+from llm_memory.storage.indexed import IndexedStore
 
 logger = logging.getLogger("llm_memory.snapshot")
+
+
+class SnapshotSource(Protocol):
+    """What snapshots need of the memory they back up: its store, embedder and settings."""
+
+    memories: IndexedStore  #: written and read under its locks
+    embedder: Embedder  #: re-embeds a snapshot taken with another embedder
+    settings: Any  #: ``snapshot_dir``, ``collection``, ``vector_store_dir``
+
+    @property
+    def snapshot_store(self) -> SnapshotStore: ...
+
+    def flush(self) -> None:
+        """Write pending access statistics, so a snapshot holds them."""
 
 
 @dataclass
@@ -48,11 +63,11 @@ class RestoreResult:
 
 
 class Snapshots:
-    """Snapshot operations on one :class:`~llm_memory.manager.MemoryManager`."""
+    """Snapshot operations on one :class:`SnapshotSource` (a memory manager)."""
 
     def __init__(
         self,
-        manager: Any,
+        manager: SnapshotSource,
         store: SnapshotStore | None = None,
         *,
         journal_dir: str | Path | None = None,
@@ -72,11 +87,11 @@ class Snapshots:
         return self._store
 
     def _journal(self) -> Journal:
-        raw = _raw(self.manager.store)
-        persistent = "persistent" in raw.capabilities
-        identity = store_identity(raw, getattr(self.manager, "settings", None))
+        memories = self.manager.memories
+        persistent = "persistent" in memories.capabilities
+        identity = store_identity(memories, getattr(self.manager, "settings", None))
         if not persistent:  # two in-process stores are two stores, wherever settings point
-            identity["object"] = str(id(raw))
+            identity["object"] = str(id(memories.backend))
         return Journal(self.journal_dir, identity, persistent=persistent)
 
     def _history(self) -> Any:
@@ -94,7 +109,7 @@ class Snapshots:
     ) -> SnapshotRef:
         """Archive every memory (or one user's) with its vector; returns the stored snapshot."""
         self.recover()
-        store = _raw(self.manager.store)
+        store = self.manager.memories
         only = None if user_id is None else _user(user_id)
         created = utcnow()
         snapshot_id = (
@@ -104,9 +119,7 @@ class Snapshots:
             self._journal().locked(shared=True),
             tempfile.TemporaryDirectory(prefix="llm-memory-snapshot-") as tmp,
         ):
-            flush = getattr(self.manager, "flush", None)
-            if flush is not None:
-                flush()
+            self.manager.flush()
             log = self._history()
             users = self._users(store, log) if only is None else [only]
             writer = dump(store, users, Path(tmp) / "parts", progress, self.page, log)
@@ -180,7 +193,7 @@ class Snapshots:
         corrupt, truncated or foreign archive raises :class:`SnapshotError` and changes
         nothing. ``path`` restores an archive file instead of a stored snapshot.
         """
-        manager = self.manager
+        memories = self.manager.memories
         journal = self._journal()
         with journal.locked():
             self._recover_locked(journal)
@@ -189,11 +202,11 @@ class Snapshots:
                 label, manifest, scope, staged, reembedded = self._stage(
                     journal, snapshot_id, user_id, path, progress
                 )
-            with _writers_blocked(manager):
+            with memories.writing():  # readers go on while the backup is taken
                 with journal.discard_on_error():
-                    backup = self._backup(_raw(manager.store), scope, journal, progress)
+                    backup = self._backup(memories, scope, journal, progress)
                 users = None if scope is None else [scope]
-                with _readers_blocked(manager):
+                with memories.exclusive():
                     journal.commit({"snapshot": label, "users": users})
                     restored = self._apply(journal, staged, backup, users, label, progress)
         logger.info("%s restored: %d memories", label, restored)
@@ -244,11 +257,9 @@ class Snapshots:
         return label, manifest
 
     def _backup(
-        self, raw: Any, scope: str | None, journal: Journal, progress: Progress | None
+        self, raw: IndexedStore, scope: str | None, journal: Journal, progress: Progress | None
     ) -> dict[str, Any]:
-        flush = getattr(self.manager, "flush", None)
-        if flush is not None:
-            flush()
+        self.manager.flush()
         log = self._history()
         users = self._users(raw, log) if scope is None else [scope]
         writer = dump(raw, users, journal.backup, progress, self.page, log)
@@ -269,21 +280,19 @@ class Snapshots:
         label: str,
         progress: Progress | None,
     ) -> int:
-        raw = _raw(self.manager.store)
-        index = getattr(self.manager, "keyword_index", None)
+        memories = self.manager.memories
         try:
             restored = apply(
-                raw, journal.target, staged, users, label, index, progress, self._history()
+                memories, journal.target, staged, users, label, progress, self._history()
             )
         except Exception as exc:
             try:
                 apply(
-                    raw,
+                    memories,
                     journal.backup,
                     backup,
                     users,
                     "the pre-restore backup",
-                    index,
                     history_log=self._history(),
                 )
             except Exception as again:
@@ -324,17 +333,14 @@ class Snapshots:
                 f"The restore journal in {journal.dir} is unreadable; move it away to continue."
             )
         label = f"the interrupted restore of {plan.get('snapshot', 'a snapshot')}"
-        with _writers_blocked(self.manager), _readers_blocked(self.manager):
-            raw = _raw(self.manager.store)
-            index = getattr(self.manager, "keyword_index", None)
+        with self.manager.memories.exclusive() as memories:
             try:
                 apply(
-                    raw,
+                    memories,
                     journal.target,
                     verify_dir(journal.target, label),
                     plan.get("users"),
                     label,
-                    index,
                     history_log=self._history(),
                 )
                 outcome = "rolled forward"
@@ -343,12 +349,11 @@ class Snapshots:
                 try:
                     backup = verify_dir(journal.backup, backup_label)
                     apply(
-                        raw,
+                        memories,
                         journal.backup,
                         backup,
                         plan.get("users"),
                         backup_label,
-                        index,
                         history_log=self._history(),
                     )
                 except Exception as again:
@@ -360,55 +365,6 @@ class Snapshots:
         journal.finish()
         logger.warning("%s was %s", label, outcome)
         return outcome
-
-
-class _Gate:
-    """Stands in for ``manager.store`` while a restore applies.
-
-    Any other thread that reaches the store through the manager waits until the restore
-    has finished, then sees the restored contents: readers in this process never see a
-    half-restored store. (A store call already running when the restore starts finishes
-    against the old contents.)
-    """
-
-    def __init__(self, store: Any) -> None:
-        self._store = store
-        self._owner = threading.get_ident()
-        self._open = threading.Event()
-
-    def __getattr__(self, name: str) -> Any:
-        if threading.get_ident() != self._owner:
-            self._open.wait()
-        return getattr(self._store, name)
-
-
-def _raw(store: Any) -> Any:
-    return store._store if isinstance(store, _Gate) else store
-
-
-@contextlib.contextmanager
-def _writers_blocked(manager: Any) -> Iterator[None]:
-    lock = getattr(manager, "_lock", None)
-    with lock if lock is not None else contextlib.nullcontext():
-        yield
-
-
-@contextlib.contextmanager
-def _readers_blocked(manager: Any) -> Iterator[None]:
-    # The manager's readers-writer lock waits for reads already in flight (a gate alone
-    # cannot: a reader may have fetched the raw store just before it was swapped in).
-    rw = getattr(manager, "_rw", None)
-    raw = _raw(manager.store)
-    gate = _Gate(raw)
-    with rw.writing() if rw is not None else contextlib.nullcontext():
-        manager.store = gate
-        try:
-            yield
-        finally:
-            manager.store = raw
-            gate._open.set()
-            if hasattr(manager, "_embedder_checked"):
-                manager._embedder_checked = False
 
 
 def _scope(manifest: dict[str, Any], user_id: str | None, label: str) -> str | None:

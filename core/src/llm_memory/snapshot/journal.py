@@ -40,33 +40,16 @@ except ImportError:  # pragma: no cover - Windows: restores are guarded within o
 PLAN = "plan.json"
 
 
-#: Keys of ``VectorStore.describe()`` that say where the data lives (never counts or status).
-IDENTITY_KEYS = (
-    "mode",
-    "location",
-    "path",
-    "uri",
-    "url",
-    "host",
-    "port",
-    "tenant",
-    "database",
-    "collection",
-    "table",
-)
-
-
 def store_identity(store: Any, settings: Any) -> dict[str, str]:
-    """What names one store's data: backend, where it lives, which collection."""
+    """What names one store's data: backend, where it lives (``location()``, which makes no
+    request), which collection."""
     identity = {"backend": str(store.name)}
     if settings is not None:
         identity["collection"] = str(settings.collection)
         identity["vector_store_dir"] = str(Path(settings.vector_store_dir).resolve())
-    with contextlib.suppress(Exception):
-        described = store.describe()
-        for key in IDENTITY_KEYS:
-            if isinstance(described.get(key), str | int):
-                identity[key] = str(described[key])
+    where = store.location()
+    if where is not None:
+        identity["location"] = str(where)
     return identity
 
 

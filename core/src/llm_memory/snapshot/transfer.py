@@ -12,7 +12,8 @@ from llm_memory.embedding import Embedder
 from llm_memory.errors import SnapshotError
 from llm_memory.models import EmbedderInfo
 from llm_memory.snapshot.archive import PartWriter, iter_parts, read_history
-from llm_memory.storage import MemoryFilter, VectorStore
+from llm_memory.storage import MemoryFilter
+from llm_memory.storage.indexed import IndexedStore
 
 #: ``progress(phase, done, total)``; phases: dump, verify, embed, apply.
 Progress = Callable[[str, int, int], None]
@@ -25,7 +26,7 @@ def _noop(phase: str, done: int, total: int) -> None:
 
 
 def dump(
-    store: VectorStore,
+    store: IndexedStore,
     users: Sequence[str],
     directory: Path,
     progress: Progress | None = None,
@@ -138,12 +139,11 @@ def _embed(embedder: Embedder, texts: list[str]) -> np.ndarray:
 
 
 def apply(
-    store: VectorStore,
+    store: IndexedStore,
     directory: Path,
     manifest: dict[str, Any],
     users: Sequence[str] | None,
     label: str,
-    keyword_index: Any = None,
     progress: Progress | None = None,
     history_log: Any = None,
 ) -> int:
@@ -162,7 +162,7 @@ def apply(
     progress = progress or _noop
     scope = None if users is None else set(users)
     info = _info(manifest["embedder"], label) if manifest.get("embedder") else None
-    _prepare(store, scope, info, keyword_index)
+    _prepare(store, scope, info)
     total = sum(p["count"] for p in manifest["parts"] if scope is None or p["user_id"] in scope)
     kept: dict[str, set[str]] = {}
     done = 0
@@ -176,13 +176,11 @@ def apply(
             back = [m for m in items if m.id not in before or values(before[m.id]) != values(m)]
             changes.restored(back, "restore")
         store.upsert(items, vectors.tolist())
-        if keyword_index is not None:
-            keyword_index.add(items)
         kept.setdefault(part["user_id"], set()).update(item.id for item in items)
         done += len(items)
         progress("apply", done, total)
     for user in sorted(scope if scope is not None else set(store.users())):
-        extra = [i for i in _ids(store, user) if i not in kept.get(user, ())]
+        extra = [m.id for m in store.iter_memories(user, PAGE) if m.id not in kept.get(user, ())]
         for start in range(0, len(extra), PAGE):
             chunk = extra[start : start + PAGE]
             if changes is not None:
@@ -193,9 +191,7 @@ def apply(
     return done
 
 
-def _prepare(
-    store: VectorStore, scope: set[str] | None, info: EmbedderInfo | None, keyword_index: Any
-) -> None:
+def _prepare(store: IndexedStore, scope: set[str] | None, info: EmbedderInfo | None) -> None:
     current = store.embedding_info()
     if info is not None and current is not None and current != info:
         if scope is not None and store.count() != sum(store.count(u) for u in scope):
@@ -210,18 +206,3 @@ def _prepare(
                 store.delete_user(user)
     if info is not None and current != info:
         store.set_embedding_info(info)
-    if keyword_index is not None:
-        if scope is None:
-            keyword_index.clear()
-        else:
-            for user in scope:
-                keyword_index.delete_user(user)
-
-
-def _ids(store: VectorStore, user: str) -> list[str]:
-    ids: list[str] = []
-    while True:
-        batch = store.list(MemoryFilter(user_id=user), limit=PAGE, offset=len(ids))
-        ids.extend(item.id for item in batch)
-        if len(batch) < PAGE:
-            return ids

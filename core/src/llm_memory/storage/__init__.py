@@ -9,7 +9,7 @@ each other's memory.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -17,7 +17,10 @@ from typing import Any, ClassVar
 from llm_memory.errors import DimensionMismatch, NotSupported
 from llm_memory.models import EmbedderInfo, MemoryItem
 
-__all__ = ["MemoryFilter", "StoreHit", "VectorStore"]
+__all__ = ["PAGE", "MemoryFilter", "StoreHit", "VectorStore"]
+
+#: Memories per page when a whole user is walked through ``list``.
+PAGE = 1000
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,16 @@ class VectorStore(ABC):
     def list(self, flt: MemoryFilter, limit: int = 100, offset: int = 0) -> list[MemoryItem]:
         """Memories matching ``flt``, ordered by ``(created_at, id)``, paginated."""
 
+    def iter_memories(self, user_id: str, page: int = PAGE) -> Iterator[MemoryItem]:
+        """Every memory of one user, oldest first, fetched ``page`` at a time."""
+        offset = 0
+        while True:
+            batch = self.list(MemoryFilter(user_id=user_id), limit=page, offset=offset)
+            yield from batch
+            if len(batch) < page:
+                return
+            offset += page
+
     @abstractmethod
     def count(self, user_id: str | None = None) -> int:
         """How many memories this user has; all users' when ``user_id`` is None."""
@@ -145,9 +158,18 @@ class VectorStore(ABC):
 
         A backend that can keep the core's keyword text (stemmed terms, neighbouring turns,
         date words) in its own database returns an object following
-        ``llm_memory.retrieval.KeywordIndex`` (the same interface as the core's SQLite index),
+        ``llm_memory.keyword.KeywordIndex`` (the same interface as the core's SQLite index),
         stored next to the rows it indexes: every process sharing the store then searches
-        the same keyword data. The core uses it in place of its SQLite file.
+        the same keyword data. The core's :class:`~llm_memory.storage.indexed.IndexedStore`
+        keeps it in step on every write, in place of its SQLite file.
+        """
+        return None
+
+    def location(self) -> str | None:
+        """Where the data lives, known without a request: a file or directory path, a
+        server URL or an object-storage URI (credentials masked); None for data kept in
+        process memory. The restore journal and the core's keyword index name the store
+        by it. The default is None; every persistent backend overrides it.
         """
         return None
 

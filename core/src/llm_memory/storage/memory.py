@@ -136,6 +136,9 @@ class MemoryStore(VectorStore):
             records = self._users.get(user_id, {})
             return {i: records[i][1].tolist() for i in ids if i in records}
 
+    def location(self) -> str | None:
+        return str(self.path) if self.path is not None else None
+
     def describe(self) -> dict[str, Any]:
         location = str(self.path) if self.path is not None else "in-process (lost when it exits)"
         return {"backend": self.name, "location": location, "memories": self.count()}

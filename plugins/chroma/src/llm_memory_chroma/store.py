@@ -401,6 +401,9 @@ class ChromaStore(VectorStore):
         return vectors
 
     # -- housekeeping ------------------------------------------------------------------------
+    def location(self) -> str | None:
+        return self.url if self.mode == "http" else os.path.abspath(self.path)
+
     def describe(self) -> dict[str, Any]:
         where = self.url if self.mode == "http" else os.path.abspath(self.path)
         return {

@@ -313,6 +313,9 @@ class LanceDBStore(VectorStore):
         return [StoreHit(m, float(s)) for m, s in zip(rows.to_items(result), scores, strict=True)]
 
     # -- housekeeping --------------------------------------------------------------------
+    def location(self) -> str | None:
+        return _mask_uri(self.uri)
+
     def describe(self) -> dict[str, Any]:
         table = self._table()
         out: dict[str, Any] = {
