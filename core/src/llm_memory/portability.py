@@ -62,11 +62,15 @@ def parse_lines(lines: Iterable[str], user_id: str | None = None) -> list[Memory
 
 
 def import_lines(
-    write: Callable[[list[MemoryItem]], Any],
+    target: Any,
     lines: Iterable[str],
     user_id: str | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> int:
+    """Validate every line, then write them in batches through ``target``: a function
+    taking a list of memories, or anything with a ``write_memories`` method (a manager, the
+    HTTP client)."""
+    write: Callable[[list[MemoryItem]], Any] = getattr(target, "write_memories", target)
     items = parse_lines(lines, user_id)
     for start in range(0, len(items), BATCH):
         batch = items[start : start + BATCH]
