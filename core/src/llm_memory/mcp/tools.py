@@ -8,7 +8,7 @@ agent's own checks (:class:`~llm_memory.models.MemoryUpdate` and the secret poli
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -207,9 +207,10 @@ def _vetted(content: str, type: str, importance: float) -> MemoryUpdate:
     return update
 
 
-def _accepts(fn: Callable[..., Any] | Awaitable[Any], name: str) -> bool:
+def _accepts(fn: Callable[..., Any], name: str) -> bool:
+    """Whether ``fn`` takes ``name`` (``actor``, ``min_relevance``: newer engine arguments)."""
     try:
-        return name in inspect.signature(fn).parameters  # type: ignore[arg-type]
+        return name in inspect.signature(fn).parameters
     except (TypeError, ValueError):
         return False
 
