@@ -175,3 +175,18 @@ def test_trace_variable_prints_hook_calls(tmp_path) -> None:
     result = _run(["plugins"], tmp_path, LLM_MEMORY_TRACE_PLUGINS="1")
     assert result.returncode == 0
     assert "register_storage_backends" in result.stderr
+
+
+def test_one_table_of_hook_kinds_names_spec_label_setting_and_base() -> None:
+    import importlib
+
+    from llm_memory import hookspecs
+    from llm_memory.providers import HOOK_KINDS, KIND_LABELS, KIND_SETTINGS
+    from llm_memory.settings import Settings
+
+    for name, kind in HOOK_KINDS.items():
+        assert kind.name == name and KINDS[name] == kind.spec and KIND_LABELS[name] == kind.label
+        assert hasattr(hookspecs, kind.spec)
+        assert kind.setting == KIND_SETTINGS[name] and kind.setting.lower() in Settings.model_fields
+        module, _, attr = kind.base.partition(":")
+        assert isinstance(getattr(importlib.import_module(module), attr), type)

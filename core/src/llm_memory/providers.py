@@ -10,36 +10,67 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pydantic_settings import BaseSettings
 
-#: The hook kinds, in the order ``llm-memory plugins`` shows them, with their spec names.
-KINDS: dict[str, str] = {
-    "storage": "register_storage_backends",
-    "embedder": "register_embedders",
-    "scorer": "register_scorers",
-    "reranker": "register_rerankers",
-    "summarizer": "register_summarizers",
-    "snapshot": "register_snapshot_stores",
-}
 
-#: Human names for messages ("Unknown storage backend 'x'").
-KIND_LABELS: dict[str, str] = {
-    "storage": "storage backend",
-    "embedder": "embedding provider",
-    "scorer": "scorer",
-    "reranker": "reranker",
-    "summarizer": "summarizer",
-    "snapshot": "snapshot store",
-}
+@dataclass(frozen=True)
+class HookKind:
+    """One kind of provider: the hook that registers it, how messages name it, the setting
+    that selects it, and the base class its products implement (by import path, so that
+    loading this table imports nothing heavy). A new kind is one entry in :data:`HOOK_KINDS`
+    (and its spec in ``hookspecs.py``)."""
+
+    name: str
+    spec: str
+    label: str
+    setting: str
+    base: str
 
 
-#: The setting that selects each kind, for messages ("choose one with STORAGE_BACKEND=...").
-KIND_SETTINGS: dict[str, str] = {
-    "storage": "STORAGE_BACKEND",
-    "embedder": "EMBEDDING_PROVIDER",
-    "scorer": "SCORER",
-    "reranker": "RERANKER",
-    "summarizer": "SUMMARIZER",
-    "snapshot": "SNAPSHOT_STORE",
+#: The hook kinds, in the order ``llm-memory plugins`` shows them.
+HOOK_KINDS: dict[str, HookKind] = {
+    k.name: k
+    for k in (
+        HookKind(
+            "storage",
+            "register_storage_backends",
+            "storage backend",
+            "STORAGE_BACKEND",
+            "llm_memory.storage:VectorStore",
+        ),
+        HookKind(
+            "embedder",
+            "register_embedders",
+            "embedding provider",
+            "EMBEDDING_PROVIDER",
+            "llm_memory.embedding:Embedder",
+        ),
+        HookKind("scorer", "register_scorers", "scorer", "SCORER", "llm_memory.scoring:Scorer"),
+        HookKind(
+            "reranker", "register_rerankers", "reranker", "RERANKER", "llm_memory.rerank:Reranker"
+        ),
+        HookKind(
+            "summarizer",
+            "register_summarizers",
+            "summarizer",
+            "SUMMARIZER",
+            "llm_memory.summarize:Summarizer",
+        ),
+        HookKind(
+            "snapshot",
+            "register_snapshot_stores",
+            "snapshot store",
+            "SNAPSHOT_STORE",
+            "llm_memory.snapshot:SnapshotStore",
+        ),
+    )
 }
+
+# Views of the table under their old names.
+#: kind -> its spec name.
+KINDS: dict[str, str] = {k.name: k.spec for k in HOOK_KINDS.values()}
+#: kind -> its human name, for messages ("Unknown storage backend 'x'").
+KIND_LABELS: dict[str, str] = {k.name: k.label for k in HOOK_KINDS.values()}
+#: kind -> the setting that selects it ("choose one with STORAGE_BACKEND=...").
+KIND_SETTINGS: dict[str, str] = {k.name: k.setting for k in HOOK_KINDS.values()}
 
 
 @dataclass(frozen=True)
