@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from llm_memory.testing.servers import ServerProcess, chroma_server, moto_server
+from llm_memory_testing.servers import ServerProcess, chroma_server, moto_server
 
 # Settings a developer may have exported must not reach the tests: every core setting's
 # variable, and every variable with a provider's prefix.

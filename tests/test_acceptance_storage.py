@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from llm_memory import MemoryManager
 from llm_memory.cli import cli
-from llm_memory.testing.servers import chroma_server
+from llm_memory_testing.servers import chroma_server
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 import pytest
-from llm_memory.testing import StorageContract
+from llm_memory_testing import StorageContract
 
 README = (Path(__file__).parents[1] / "README.md").read_text()
 

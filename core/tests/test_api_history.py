@@ -16,7 +16,7 @@ from llm_memory.embedding.hash import HashEmbedder
 from llm_memory.manager import MemoryManager
 from llm_memory.settings import load_settings
 from llm_memory.storage.memory import MemoryStore
-from llm_memory.testing.servers import free_port
+from llm_memory_testing.servers import free_port
 
 ADMIN, ALICE = "admin-key-0001", "alice-key-0001"
 KEYS = {ADMIN: "admin", ALICE: ["alice"]}

@@ -10,8 +10,8 @@ import httpx
 import pytest
 from click.testing import CliRunner
 from llm_memory.cli import cli
-from llm_memory.testing.fakes.openai_chat import FakeOpenAIChat, text, tool_call
-from llm_memory.testing.servers import free_port, run_server
+from llm_memory_testing.openai_chat import FakeOpenAIChat, text, tool_call
+from llm_memory_testing.servers import free_port, run_server
 
 LLM_MEMORY = str(Path(sys.executable).parent / "llm-memory")
 

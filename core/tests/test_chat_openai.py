@@ -8,7 +8,7 @@ from llm_memory.embedding.hash import HashEmbedder
 from llm_memory.manager import MemoryManager
 from llm_memory.settings import load_settings
 from llm_memory.storage.memory import MemoryStore
-from llm_memory.testing.fakes.openai_chat import FakeOpenAIChat, error, text, tool_call
+from llm_memory_testing.openai_chat import FakeOpenAIChat, error, text, tool_call
 from pydantic_ai.models import override_allow_model_requests
 
 TEA = {"content": "The user likes green tea.", "type": "preference", "importance": 0.7}

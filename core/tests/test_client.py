@@ -16,8 +16,8 @@ from llm_memory.errors import ConfigError, NotFound, NotSupported, ValidationFai
 from llm_memory.manager import MemoryManager
 from llm_memory.models import MemoryItem, ScoredMemory
 from llm_memory.retry import RetryPolicy
-from llm_memory.testing.fakes.openai_chat import FakeOpenAIChat, text, tool_call
-from llm_memory.testing.servers import free_port, run_server
+from llm_memory_testing.openai_chat import FakeOpenAIChat, text, tool_call
+from llm_memory_testing.servers import free_port, run_server
 
 pytestmark = pytest.mark.server
 LLM_MEMORY = str(Path(sys.executable).parent / "llm-memory")

@@ -16,7 +16,7 @@ from llm_memory.embedding import Embedder
 from llm_memory.models import MemoryItem
 from llm_memory.storage import MemoryFilter, StoreHit, VectorStore
 from llm_memory.storage.memory import MemoryStore
-from llm_memory.testing import EmbedderContract, StorageContract
+from llm_memory_testing import EmbedderContract, StorageContract
 
 CONTRACT_FAILURE = (AssertionError, pytest.fail.Exception)
 

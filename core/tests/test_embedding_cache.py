@@ -16,7 +16,7 @@ from llm_memory.embedding.cache import CachedEmbedder, EmbeddingCache, wrap_if_e
 from llm_memory.embedding.hash import HashEmbedder
 from llm_memory.errors import ConfigError, EmbeddingError
 from llm_memory.settings import load_settings
-from llm_memory.testing import EmbedderContract
+from llm_memory_testing import EmbedderContract
 
 
 class Remote(Embedder):

@@ -15,7 +15,7 @@ from llm_memory.history.sqlite import SqliteHistoryLog
 from llm_memory.manager import MemoryManager
 from llm_memory.models import utcnow
 from llm_memory.storage import MemoryFilter
-from llm_memory.testing import HistoryContract
+from llm_memory_testing import HistoryContract
 from pydantic_ai.messages import ModelResponse, TextPart, ToolCallPart
 from pydantic_ai.models.function import FunctionModel
 

@@ -13,7 +13,7 @@ import anyio
 import httpx
 import pytest
 from llm_memory.manager import MemoryManager
-from llm_memory.testing.servers import free_port, run_server
+from llm_memory_testing.servers import free_port, run_server
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client

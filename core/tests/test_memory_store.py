@@ -13,8 +13,8 @@ import pytest
 from llm_memory.errors import DimensionMismatch, LLMMemoryError
 from llm_memory.storage import MemoryFilter, VectorStore
 from llm_memory.storage.memory import MemoryStore
-from llm_memory.testing import StorageContract
-from llm_memory.testing.storage import INFO, item, put, vec
+from llm_memory_testing import StorageContract
+from llm_memory_testing.storage import INFO, item, put, vec
 
 
 class TestInProcessMemoryStore(StorageContract):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from llm_memory.testing.servers import free_port, run_server
+from llm_memory_testing.servers import free_port, run_server
 
 LLM_MEMORY = str(Path(sys.executable).parent / "llm-memory")
 

@@ -6,8 +6,8 @@ import pytest
 from llm_memory.plugins import build
 from llm_memory.settings import load_settings
 from llm_memory.snapshot.local import LocalSnapshotStore
-from llm_memory.testing import SnapshotStoreContract
-from llm_memory.testing.snapshot import fake_manifest
+from llm_memory_testing import SnapshotStoreContract
+from llm_memory_testing.snapshot import fake_manifest
 
 
 class TestLocalSnapshotStore(SnapshotStoreContract):

@@ -142,7 +142,7 @@ def client_for(kind: str, server: bool) -> Iterator[tuple[object, Path | None]]:
     settings = Settings(anonymized_telemetry=False)
     try:
         if server:
-            from llm_memory.testing.servers import chroma_server
+            from llm_memory_testing.servers import chroma_server
 
             with chroma_server(root) as s:
                 yield chromadb.HttpClient(host=s.host, port=s.port, settings=settings), root

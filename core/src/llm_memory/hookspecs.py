@@ -26,7 +26,7 @@ def register_storage_backends() -> Iterable[Provider]:
 
     Called once, when the registry is first built. Names are lowercase and unique across
     installed plugins. The factory returns an :class:`llm_memory.storage.VectorStore`,
-    which must pass ``llm_memory.testing.StorageContract``.
+    which must pass ``llm_memory_testing.StorageContract``.
     """
 
 
@@ -36,7 +36,7 @@ def register_embedders() -> Iterable[Provider]:
 
     The factory returns an :class:`llm_memory.embedding.Embedder`; ``EMBEDDING_MODEL``
     reaches it as ``settings.embedding_model``. It must pass
-    ``llm_memory.testing.EmbedderContract``.
+    ``llm_memory_testing.EmbedderContract``.
     """
 
 
@@ -72,7 +72,7 @@ def register_snapshot_stores() -> Iterable[Provider]:
     """Offer snapshot stores that ``SNAPSHOT_STORE`` can select by name.
 
     The factory returns an :class:`llm_memory.snapshot.SnapshotStore`, a place that keeps
-    snapshot archives. It must pass ``llm_memory.testing.SnapshotStoreContract``.
+    snapshot archives. It must pass ``llm_memory_testing.SnapshotStoreContract``.
     """
 
 

@@ -20,9 +20,9 @@ from llm_memory.models import EmbedderInfo
 from llm_memory.plugins import build
 from llm_memory.settings import build_options, load_settings
 from llm_memory.storage import MemoryFilter
-from llm_memory.testing.storage import INFO, item, vec
 from llm_memory_chroma.options import ChromaOptions
 from llm_memory_chroma.store import ChromaStore
+from llm_memory_testing.storage import INFO, item, vec
 
 LOCAL_HOSTS = {"127.0.0.1", "::1", "localhost"}
 

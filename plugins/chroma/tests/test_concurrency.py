@@ -13,10 +13,10 @@ from collections.abc import Callable, Iterator
 import pytest
 from llm_memory.errors import LLMMemoryError
 from llm_memory.storage import MemoryFilter
-from llm_memory.testing.storage import INFO, item, vec
 from llm_memory_chroma import dirlock
 from llm_memory_chroma.dirlock import ChromaDirectoryLocked
 from llm_memory_chroma.store import ChromaStore
+from llm_memory_testing.storage import INFO, item, vec
 
 THREADS, WRITES = 4, 25
 
@@ -25,7 +25,7 @@ THREADS, WRITES = 4, 25
 HOLDER = textwrap.dedent(
     """
     import sys
-    from llm_memory.testing.storage import INFO, item, vec
+    from llm_memory_testing.storage import INFO, item, vec
     from llm_memory_chroma.store import ChromaStore
     store = ChromaStore("memories", path=sys.argv[1])
     store.set_embedding_info(INFO)

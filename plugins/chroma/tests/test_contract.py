@@ -6,8 +6,8 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from llm_memory.testing import StorageContract
 from llm_memory_chroma.store import ChromaStore
+from llm_memory_testing import StorageContract
 
 
 class TestEmbeddedChroma(StorageContract):

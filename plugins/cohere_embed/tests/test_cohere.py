@@ -10,17 +10,17 @@ from typing import Any
 
 import numpy as np
 import pytest
+from cohere_wire import FakeCohere
 from llm_memory.embedding.cache import CachedEmbedder, wrap_if_enabled
 from llm_memory.errors import ConfigError, EmbeddingError, RerankError
 from llm_memory.models import Candidate, MemoryItem
 from llm_memory.plugins import build
 from llm_memory.settings import load_settings
-from llm_memory.testing import EmbedderContract
-from llm_memory.testing.fakes import FakeCohere
-from llm_memory.testing.fakes.http import count_tokens, vectors
 from llm_memory_cohere.embedder import CohereEmbedder
 from llm_memory_cohere.options import CohereOptions
 from llm_memory_cohere.rerank import CohereReranker
+from llm_memory_testing import EmbedderContract
+from llm_memory_testing.http import count_tokens, vectors
 
 KEY = "co-test-key"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
-from llm_memory.testing import StorageContract
 from llm_memory_lancedb.options import LanceDBOptions
 from llm_memory_lancedb.store import LanceDBStore
+from llm_memory_testing import StorageContract
 
 
 def _reopener(

@@ -14,12 +14,12 @@ from llm_memory.embedding.cache import CachedEmbedder, wrap_if_enabled
 from llm_memory.errors import ConfigError, EmbeddingError
 from llm_memory.plugins import build
 from llm_memory.settings import load_settings
-from llm_memory.testing import EmbedderContract
-from llm_memory.testing.fakes import FakeOpenAI
-from llm_memory.testing.fakes.http import count_tokens, vectors
-from llm_memory.testing.servers import free_port
 from llm_memory_openai.embedder import OpenAIEmbedder, estimate_tokens
 from llm_memory_openai.options import OpenAIOptions
+from llm_memory_testing import EmbedderContract
+from llm_memory_testing.http import count_tokens, vectors
+from llm_memory_testing.servers import free_port
+from openai_wire import FakeOpenAI
 
 KEY = "sk-test-key"
 

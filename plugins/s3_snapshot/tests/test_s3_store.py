@@ -21,10 +21,10 @@ from llm_memory.settings import load_settings
 from llm_memory.snapshot.engine import Snapshots
 from llm_memory.storage import MemoryFilter
 from llm_memory.storage.memory import MemoryStore
-from llm_memory.testing import SnapshotStoreContract
-from llm_memory.testing.servers import free_port
-from llm_memory.testing.snapshot import fake_manifest
 from llm_memory_s3.store import S3SnapshotStore
+from llm_memory_testing import SnapshotStoreContract
+from llm_memory_testing.servers import free_port
+from llm_memory_testing.snapshot import fake_manifest
 
 pytestmark = pytest.mark.server
 MiB = 1 << 20

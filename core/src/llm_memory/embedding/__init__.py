@@ -27,7 +27,7 @@ class EmbeddingUsage:
 
 
 class Embedder(ABC):
-    """The embedding contract. ``llm_memory.testing.EmbedderContract`` tests it.
+    """The embedding contract. ``llm_memory_testing.EmbedderContract`` tests it.
 
     ``embed_documents`` is for text being stored, ``embed_queries`` for search queries;
     providers that distinguish the two (Cohere's ``input_type``) override both. Both are

@@ -31,7 +31,7 @@ FILE_NAME = "history.sqlite3"
 
 
 class HistoryLog(ABC):
-    """Where history events are kept. ``llm_memory.testing.HistoryContract`` tests it.
+    """Where history events are kept. ``llm_memory_testing.HistoryContract`` tests it.
 
     Every read and delete is scoped by ``user_id``; memory ids are unique per user only.
     A backend writes the primitives; the base class derives :meth:`purge`.

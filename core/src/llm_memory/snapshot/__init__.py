@@ -50,7 +50,7 @@ class SnapshotRef(BaseModel):
 
 
 class SnapshotStore(ABC):
-    """The snapshot-store contract. ``llm_memory.testing.SnapshotStoreContract`` tests it.
+    """The snapshot-store contract. ``llm_memory_testing.SnapshotStoreContract`` tests it.
 
     ``put`` must be atomic from the point of view of ``list``: a snapshot whose upload
     failed half-way is never listed (write the archive first, the manifest last). A store

@@ -55,7 +55,7 @@ class StoreHit:
 
 
 class VectorStore(ABC):
-    """The storage contract. ``llm_memory.testing.StorageContract`` tests all of it.
+    """The storage contract. ``llm_memory_testing.StorageContract`` tests all of it.
 
     Capabilities a backend may lack are named in ``capabilities``:
     ``"keyword_search"`` (a native full-text index behind :meth:`keyword_query`) and
@@ -178,7 +178,7 @@ class VectorStore(ABC):
 
         A backend that can keep history events in its own database (a second table or
         collection beside the memories) returns a ``llm_memory.history.HistoryLog`` (tested
-        by ``llm_memory.testing.HistoryContract``): every process and machine sharing the
+        by ``llm_memory_testing.HistoryContract``): every process and machine sharing the
         store then records and reads the same history. Otherwise the core keeps it in an
         SQLite file beside the store's data (in memory for a store that does not persist),
         which misses other machines' changes on a ``"shared"`` store.
