@@ -157,10 +157,13 @@ class IndexedStore:
             self.backend.record_access(accesses)
 
     # -- searches -------------------------------------------------------------------------------
+    # The searches take no lock of their own: the retriever holds reading() around both,
+    # and runs the keyword side on another thread, which must not queue behind a waiting
+    # exclusive() while this thread's read holds that writer off (a deadlock).
     def vector_hits(self, vector: Sequence[float], flt: MemoryFilter, k: int) -> list[StoreHit]:
-        """The ``k`` nearest memories matching ``flt``, whole, best first."""
-        with self._rw.reading():
-            return self.backend.query(vector, flt, k)
+        """The ``k`` nearest memories matching ``flt``, whole, best first (call it inside
+        :meth:`reading`)."""
+        return self.backend.query(vector, flt, k)
 
     def keyword_ids(self, text: str, flt: MemoryFilter, k: int) -> list[str]:
         return self.keyword_hits(text, flt, k, 0)[0]
@@ -169,16 +172,16 @@ class IndexedStore:
         self, text: str, flt: MemoryFilter, k: int, fetch: int
     ) -> tuple[list[str], list[MemoryItem]]:
         """Ids of the ``k`` best keyword matches, and the memories of the first ``fetch``
-        (a native full-text search returns them all whole)."""
-        with self._rw.reading():
-            if self.keywords is None:
-                if "keyword_search" not in self.backend.capabilities:
-                    return [], []
-                hits = self.backend.keyword_query(text, flt, k)
-                return [hit.item.id for hit in hits], [hit.item for hit in hits]
-            ids = [memory_id for memory_id, _ in self.keywords.search(text, flt, k)]
-            found = self.backend.get(flt.user_id, ids[:fetch]) if ids and fetch else []
-            return ids, [item for item in found if flt.matches(item)]
+        (a native full-text search returns them all whole). Call it inside :meth:`reading`
+        (from any thread)."""
+        if self.keywords is None:
+            if "keyword_search" not in self.backend.capabilities:
+                return [], []
+            hits = self.backend.keyword_query(text, flt, k)
+            return [hit.item.id for hit in hits], [hit.item for hit in hits]
+        ids = [memory_id for memory_id, _ in self.keywords.search(text, flt, k)]
+        found = self.backend.get(flt.user_id, ids[:fetch]) if ids and fetch else []
+        return ids, [item for item in found if flt.matches(item)]
 
     # -- reads ------------------------------------------------------------------------------------
     def get(self, user_id: str, ids: Sequence[str]) -> list[MemoryItem]:
