@@ -137,6 +137,16 @@ def where_keys(user_id: str, ids: Sequence[str]) -> Expr:
     return (col("user_id") == lit(user_id)) & col("key").isin(keys)
 
 
+def keys_sql(keys: Sequence[str]) -> str:
+    """``key IN (...)`` as SQL text, for ``update``, the one call lancedb takes only as text
+    (it turns an expression back into text with ``to_sql()``, which keeps a backslash before
+    a quote, and lance's parser reads that as an escape: issue 11). Each value is written as
+    ``CAST(decode('<hex of its UTF-8>', 'hex') AS STRING)``: the text holds hex digits only,
+    whatever the value, so no value can end a literal."""
+    values = ", ".join(f"CAST(decode('{k.encode().hex()}', 'hex') AS STRING)" for k in keys)
+    return f"key IN ({values})"
+
+
 def timestamp_sql(value: datetime) -> str:
     """A UTC timestamp as a SQL expression of the table's timestamp type (for ``update``)."""
     text = as_utc(value).strftime("%Y-%m-%dT%H:%M:%S.%f")

@@ -5,6 +5,10 @@ Every write is one Lance commit (a ``merge_insert`` on the ``key`` column, which
 all or nothing. Lance commits are optimistic: a writer that loses the race to another
 writer (thread, process or machine) rebases or retries inside lance; what still fails with
 a commit conflict is retried here, with backoff.
+
+No filter is ever SQL text built from a value: reads and deletes pass lancedb expression
+objects (``col``/``lit``), and ``update``, which takes text only, gets values hex-encoded
+(:func:`rows.keys_sql`).
 """
 
 from __future__ import annotations
@@ -176,7 +180,7 @@ class LanceDBStore(VectorStore):
         table = self._table()
         if table is None or not ids:
             return 0
-        where = rows.where_keys(user_id, sorted(set(ids))).to_sql()  # one commit: all or none
+        where = rows.where_keys(user_id, sorted(set(ids)))  # one commit: all or none
         deleted = self._retry(lambda: table.delete(where)).num_deleted_rows
         self._after_write(table)
         return int(deleted)
@@ -185,7 +189,7 @@ class LanceDBStore(VectorStore):
         table = self._table()
         if table is None:
             return 0
-        where = (col("user_id") == lit(user_id)).to_sql()
+        where = col("user_id") == lit(user_id)
         deleted = self._retry(lambda: table.delete(where)).num_deleted_rows
         self._after_write(table)
         return int(deleted)
@@ -229,7 +233,7 @@ class LanceDBStore(VectorStore):
         at = rows.timestamp_sql(max(at for _, at in accesses.values()))
         for count, keys in sorted(by_count.items()):
             for chunk in rows.chunks(sorted(keys)):
-                where = col("key").isin(chunk).to_sql()
+                where = rows.keys_sql(chunk)
                 values = {
                     "access_count": f"access_count + {int(count)}",
                     "last_accessed_at": f"greatest(last_accessed_at, {at})",
@@ -261,7 +265,9 @@ class LanceDBStore(VectorStore):
             return 0
         if user_id is None:
             return int(table.count_rows())
-        return int(table.count_rows((col("user_id") == lit(user_id)).to_sql()))
+        # count_rows takes only SQL text, so the user's rows are counted by a scan of one
+        # column under an expression: no filter text is ever built from a value.
+        return _scan(table, col("user_id") == lit(user_id), ["id"]).num_rows
 
     def users(self) -> list[str]:
         table = self._table()
