@@ -104,7 +104,7 @@ def test_stats_purge_reindex_config_plugins(run, monkeypatch) -> None:
     run("add", "I play chess", "-u", "u", "-t", "fact")
     stats = json.loads(run("stats", "--json").stdout)
     assert stats["users"]["u"]["fact"] == 1
-    assert json.loads(run("purge", "--days", "30", "--json").stdout)["purged"] == 0
+    assert json.loads(run("purge", "--days", "30", "--json", "--yes").stdout)["purged"] == 0
     monkeypatch.setenv("HASH_DIMENSION", "64")
     assert "llm-memory reindex" in run("search", "chess", "-u", "u", ok=False).output
     assert json.loads(run("reindex", "--json").stdout)["reindexed"] == 1

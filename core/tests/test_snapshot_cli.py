@@ -46,7 +46,7 @@ def test_create_list_restore_delete_prune(run):
     human = run("snapshot", "list").stdout
     assert first["id"] in human and "MEMORIES" in human
 
-    restored = json.loads(run("snapshot", "restore", "latest", "--json").stdout)
+    restored = json.loads(run("snapshot", "restore", "latest", "--json", "--yes").stdout)
     assert restored == {
         "snapshot_id": first["id"],
         "user_id": None,
@@ -61,10 +61,10 @@ def test_create_list_restore_delete_prune(run):
         second["id"],
         first["id"],
     ]
-    assert json.loads(run("snapshot", "prune", "--keep", "1", "--json").stdout) == {
+    assert json.loads(run("snapshot", "prune", "--keep", "1", "--json", "--yes").stdout) == {
         "deleted": [first["id"]]
     }
-    assert "Deleted snapshot" in run("snapshot", "delete", second["id"]).stdout
+    assert "Deleted snapshot" in run("snapshot", "delete", second["id"], "--yes").stdout
     assert json.loads(run("snapshot", "list", "--json").stdout) == []
     assert "No snapshots yet" in run("snapshot", "list").stdout
 
@@ -74,7 +74,7 @@ def test_one_user(run):
     assert export["counts"] == {"alice": 2} and export["user_id"] == "alice"
     run("add", "-u", "alice", "Alice moved to Bergen")
     run("add", "-u", "bob", "Bob sold the bike")
-    out = run("snapshot", "restore", "--user", "alice").stdout
+    out = run("snapshot", "restore", "--user", "alice", "--yes").stdout
     assert out.strip() == f"Restored 2 memories for 'alice' from {export['id']}."
     assert _memories(run, "alice") == ["Alice drinks green tea", "Alice lives in Oslo"]
     assert _memories(run, "bob") == ["Bob rides a bike", "Bob sold the bike"]
@@ -87,7 +87,7 @@ def test_a_damaged_snapshot_is_refused_in_one_line(run):
     raw[len(raw) // 2] ^= 1
     tar.write_bytes(bytes(raw))
     run("add", "-u", "carol", "Carol arrived later")
-    result = run("snapshot", "restore", ref["id"], code=1)
+    result = run("snapshot", "restore", ref["id"], "--yes", code=1)
     assert result.stderr.strip().splitlines()[-1] == (
         f"Error: Snapshot {ref['id']} is corrupt: the archive's SHA-256 does not match its manifest."
     )
@@ -99,15 +99,15 @@ def test_restore_an_archive_file_and_refuse_a_foreign_one(run, tmp_path):
     archive = tmp_path / "copy.tar"
     archive.write_bytes((Path("snapshots") / f"{ref['id']}.tar").read_bytes())
     run("forget-user", "-u", "bob", "--yes")
-    assert "Restored 3 memories" in run("snapshot", "restore", "--file", str(archive)).stdout
+    assert "Restored 3 memories" in run("snapshot", "restore", "--file", str(archive), "--yes").stdout
     assert _memories(run, "bob") == ["Bob rides a bike"]
     foreign = tmp_path / "notes.txt"
     foreign.write_text("just some notes\n" * 100)
-    result = run("snapshot", "restore", "--file", str(foreign), code=1)
+    result = run("snapshot", "restore", "--file", str(foreign), "--yes", code=1)
     assert "is truncated or not a snapshot archive" in result.stderr
 
 
 def test_unknown_snapshots_and_missing_latest(run):
-    assert "No snapshot 'nope'" in run("snapshot", "delete", "nope", code=1).stderr
-    assert "No snapshot of all users yet" in run("snapshot", "restore", code=1).stderr
-    assert "Invalid snapshot id '../x'" in run("snapshot", "restore", "../x", code=1).stderr
+    assert "No snapshot 'nope'" in run("snapshot", "delete", "nope", "--yes", code=1).stderr
+    assert "No snapshot of all users yet" in run("snapshot", "restore", "--yes", code=1).stderr
+    assert "Invalid snapshot id '../x'" in run("snapshot", "restore", "../x", "--yes", code=1).stderr

@@ -49,3 +49,8 @@ class SnapshotError(LLMMemoryError):
 
 class NotFound(LLMMemoryError):
     """No such memory (for this user), snapshot or other named object."""
+
+
+class SnapshotInvalid(SnapshotError, ValidationFailed):
+    """A snapshot id, or an archive, was refused: an invalid id, a corrupt, truncated or
+    foreign archive (the HTTP API answers 422). Nothing was changed."""

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from llm_memory import validation
 from llm_memory.access import AccessTracker
 from llm_memory.embedding import Embedder, embed_checked
 from llm_memory.errors import NotFound, ValidationFailed
@@ -217,7 +218,21 @@ class MemoryManager:
         Identical content for the same user refreshes the stored memory's importance and
         ``updated_at`` instead of storing it twice.
         """
-        return self._write(_validate_items(items), actor=actor)
+        return self._write(self._validated(items), actor=actor)
+
+    def _validated(self, items: Iterable[MemoryItem | Mapping[str, Any]]) -> list[MemoryItem]:
+        """The model's checks, then the id's shape, the metadata limits and no future time."""
+        batch, now = _validate_items(items), utcnow()
+        for i, item in enumerate(batch):
+            try:
+                validation.check_item(
+                    item, now, self.settings.max_metadata_keys, self.settings.max_metadata_bytes
+                )
+            except ValidationFailed as exc:
+                raise ValidationFailed(
+                    f"Memory #{i + 1} is invalid, nothing was written: {exc}"
+                ) from exc
+        return batch
 
     def _write(
         self, batch: list[MemoryItem], turns: bool = False, actor: str | None = None
@@ -282,7 +297,7 @@ class MemoryManager:
                     "metadata": turn.metadata,
                 }
             )
-        return self._write(_validate_items(items), turns=True, actor=actor)
+        return self._write(self._validated(items), turns=True, actor=actor)
 
     def update_memory(
         self,
@@ -356,6 +371,7 @@ class MemoryManager:
         return scored
 
     def get(self, memory_id: str, user_id: str) -> MemoryItem:
+        validation.memory_id(memory_id)
         self._access.flush()
         found = self.memories.get(_user(user_id), [memory_id])
         if not found:
@@ -414,6 +430,7 @@ class MemoryManager:
         ``superseded_by``: the id of the memory that corrects this one; the history records
         a supersession (the old value stays readable through the new memory's history).
         """
+        validation.memory_id(memory_id)
         with self.memories.writing() as memories:
             found = memories.get(_user(user_id), [memory_id])
             removed = memories.delete(_user(user_id), [memory_id]) > 0
@@ -548,7 +565,7 @@ def _default_history_log(store: VectorStore, settings: Settings) -> HistoryLog:
 def _user(user_id: str) -> str:
     if not isinstance(user_id, str) or not user_id.strip():
         raise ValidationFailed("user_id is required: every memory belongs to one user.")
-    return user_id.strip()
+    return validation.user_id(user_id)
 
 
 def _filter(
@@ -560,11 +577,17 @@ def _filter(
 ) -> MemoryFilter:
     if types is not None:
         types = [types] if isinstance(types, str) else list(types)
+        if not types:
+            raise ValidationFailed("types is empty: omit it to include every type.")
         unknown = [t for t in types if t not in MEMORY_TYPES]
         if unknown:
             raise ValidationFailed(
                 f"Unknown memory type {unknown[0]!r}; use one of {', '.join(MEMORY_TYPES)}."
             )
+    if session_id is not None and validation.name_problem(session_id, validation.SESSION_ID_MAX):
+        raise ValidationFailed(
+            f"session_id {validation.name_problem(session_id, validation.SESSION_ID_MAX)}."
+        )
     return MemoryFilter(
         user_id=_user(user_id),
         types=tuple(types) if types else None,

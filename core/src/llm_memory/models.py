@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -15,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from llm_memory import validation
 from llm_memory.vocab import MEMORY_TYPES as MEMORY_TYPES
 
 MemoryType = Literal["semantic", "preference", "fact", "episodic"]
@@ -22,13 +24,33 @@ MemoryType = Literal["semantic", "preference", "fact", "episodic"]
 AgentMemoryType = Literal["semantic", "preference", "fact"]
 Scalar = str | int | float | bool
 
-UserId = Annotated[
+
+def _name(most: int) -> Any:
+    def check(value: str) -> str:
+        problem = validation.name_problem(value, most)
+        if problem:
+            raise ValueError(f"{problem} (see the README's 'What is validated')")
+        return value
+
+    return AfterValidator(check)
+
+
+def _text(value: str) -> str:
+    problem = validation.text_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+#: 1-128 characters, no control or format characters, no surrounding whitespace; never
+#: normalised (``alice`` and ``Alice`` are two users). See :mod:`llm_memory.validation`.
+UserId = Annotated[str, _name(validation.USER_ID_MAX)]
+SessionId = Annotated[str, _name(validation.SESSION_ID_MAX)]
+Content = Annotated[
     str,
-    StringConstraints(
-        strip_whitespace=True, min_length=1, max_length=256, pattern=r"^[^\x00-\x1f]+$"
-    ),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=32_000),
+    AfterValidator(_text),
 ]
-Content = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32_000)]
 
 # Identity of a memory: the same user + the same words is the same memory (so writing it
 # again updates instead of duplicating). A conversation turn is an event, so its time and
@@ -63,12 +85,12 @@ class MemoryItem(BaseModel):
     user_id: UserId
     content: Content
     type: MemoryType = "semantic"
-    importance: float = Field(0.5, ge=0.0, le=1.0)
+    importance: float = Field(0.5, ge=0.0, le=1.0, allow_inf_nan=False)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime | None = None
     last_accessed_at: datetime | None = None
     access_count: int = Field(0, ge=0)
-    session_id: str | None = None
+    session_id: SessionId | None = None
     metadata: dict[str, Scalar] = Field(default_factory=dict)
 
     @field_validator("created_at", "updated_at", "last_accessed_at")
@@ -79,11 +101,9 @@ class MemoryItem(BaseModel):
     @field_validator("metadata")
     @classmethod
     def _metadata_keys(cls, value: dict[str, Scalar]) -> dict[str, Scalar]:
-        for key in value:
-            if not key or len(key) > 128 or key.startswith("_"):
-                raise ValueError(
-                    f"metadata key {key!r} must be 1-128 characters, not starting with '_'"
-                )
+        problem = validation.metadata_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
 
     @model_validator(mode="after")

@@ -90,6 +90,13 @@ class Settings(BaseSettings):
         "auto (native for a store shared across machines, else core).",
     )
     retention_days: int = Field(90, ge=1, description="`purge` removes memories unused this long.")
+    max_metadata_keys: int = Field(64, ge=1, description="Most metadata keys one memory may hold.")
+    max_metadata_bytes: int = Field(
+        16_384, ge=64, description="Most bytes of metadata (as JSON) one memory may hold."
+    )
+    max_request_bytes: int = Field(
+        1_048_576, ge=1024, description="Largest HTTP request body the API reads (413 beyond)."
+    )
 
     # Agent and chat.
     agent_model: str | None = Field(None, description="PydanticAI model, e.g. openai:gpt-4o-mini.")

@@ -87,7 +87,7 @@ def _limit(server: ServerState, bucket: str) -> None:
 
 
 def require_user(who: Principal, user_id: str) -> None:
-    if not who.may(user_id.strip()):
+    if not who.may(user_id):
         raise HTTPException(403, f"This API key may not access the memories of user {user_id!r}.")
 
 

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request, Response
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
@@ -83,6 +82,9 @@ def create_app(
     _install_handlers(app)
     app.middleware("http")(_request_context)
     from llm_memory.api.batch import router as batch_router
+    from llm_memory.api.limits import BodyLimit
+
+    app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     from llm_memory.api.routes import router
     from llm_memory.mcp.http import mount
 
@@ -163,7 +165,16 @@ async def _request_context(
 def _install_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = jsonable_encoder(exc.errors(), custom_encoder={Exception: str})
+        # Never echo the input back: NaN, Infinity or a lone surrogate cannot be encoded
+        # as JSON, and the handler would answer 500 instead of this 422.
+        errors = [
+            {
+                "loc": [p if isinstance(p, int) else _safe(p) for p in e.get("loc", ())],
+                "msg": _safe(e.get("msg")),
+                "type": e.get("type"),
+            }
+            for e in exc.errors()
+        ]
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors)
         return JSONResponse(
             {"detail": errors, "message": f"Invalid request: {problems}"}, status_code=422
@@ -178,7 +189,12 @@ def _install_handlers(app: FastAPI) -> None:
             status = 502 if isinstance(exc, ChatFailed) else 500
         if status >= 500:
             log.error("%s: %s", type(exc).__name__, exc)
-        return JSONResponse({"detail": str(exc)}, status_code=status)
+        return JSONResponse({"detail": _safe(exc)}, status_code=status)
+
+
+def _safe(value: object) -> str:
+    """Text that JSON can always carry: a lone surrogate becomes its escape."""
+    return str(value).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _version() -> str:

@@ -7,7 +7,9 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
+from pydantic import AfterValidator
 
+from llm_memory import validation
 from llm_memory.api.auth import Principal
 from llm_memory.api.deps import (
     ServerState,
@@ -27,14 +29,38 @@ from llm_memory.api.schemas import (
     SnapshotRestore,
 )
 from llm_memory.chat import ChatRequest, ChatResponse
-from llm_memory.models import HistoryEvent, MemoryItem, MemoryType, ScoredMemory
-from llm_memory.snapshot import SnapshotRef
+from llm_memory.errors import LLMMemoryError, NotFound
+from llm_memory.models import HistoryEvent, MemoryItem, MemoryType, ScoredMemory, SessionId, UserId
+from llm_memory.snapshot import SnapshotRef, check_snapshot_id
 
 router = APIRouter()
+
+
+def _memory_id(value: str) -> str:
+    if not validation.is_memory_id(value):
+        raise ValueError("use 1-128 of letters, digits, '.', '_', ':', '-'")
+    return value
+
+
+def _snapshot_id(value: str) -> str:
+    try:
+        return check_snapshot_id(value)
+    except LLMMemoryError as exc:
+        raise ValueError(str(exc)) from None
+
+
 Caller = Annotated[Principal, Depends(principal)]
 Server = Annotated[ServerState, Depends(state)]
-UserPath = Annotated[
-    str, Path(min_length=1, max_length=256, description="The user the memories belong to.")
+UserPath = Annotated[UserId, Path(description="The user the memories belong to.")]
+MemoryIdPath = Annotated[
+    str,
+    AfterValidator(_memory_id),
+    Path(description="A memory id: 1-128 of letters, digits, '.', '_', ':', '-'."),
+]
+SnapshotIdPath = Annotated[
+    str,
+    AfterValidator(_snapshot_id),
+    Path(description="A snapshot id (`GET /snapshots`), or `latest`."),
 ]
 
 
@@ -98,7 +124,7 @@ def list_memories(
     server: Server,
     who: Caller,
     type: Annotated[list[MemoryType] | None, Query(description="Repeat to allow several.")] = None,
-    session_id: str | None = None,
+    session_id: SessionId | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -118,7 +144,9 @@ def list_memories(
 
 
 @router.get("/users/{user_id}/memories/{memory_id}", response_model=MemoryItem, tags=["memories"])
-def get_memory(user_id: UserPath, memory_id: str, server: Server, who: Caller) -> MemoryItem:
+def get_memory(
+    user_id: UserPath, memory_id: MemoryIdPath, server: Server, who: Caller
+) -> MemoryItem:
     require_user(who, user_id)
     return server.manager.get(memory_id, user_id)
 
@@ -153,7 +181,9 @@ def memory_history(
 
 
 @router.delete("/users/{user_id}/memories/{memory_id}", status_code=204, tags=["memories"])
-def delete_memory(user_id: UserPath, memory_id: str, server: Server, who: Caller) -> Response:
+def delete_memory(
+    user_id: UserPath, memory_id: MemoryIdPath, server: Server, who: Caller
+) -> Response:
     require_user(who, user_id)
     if not server.manager.forget(memory_id, user_id, actor=actor(who)):
         raise HTTPException(404, f"No memory {memory_id!r} for user {user_id!r}.")
@@ -187,9 +217,19 @@ def list_snapshots(server: Server, who: Caller) -> list[SnapshotRef]:
 
 @router.post("/snapshots/{snapshot_id}/restore", tags=["snapshots"])
 def restore_snapshot(
-    snapshot_id: str, server: Server, who: Caller, body: SnapshotRestore | None = None
+    snapshot_id: SnapshotIdPath, server: Server, who: Caller, body: SnapshotRestore | None = None
 ) -> dict[str, Any]:
     """Replace the store's contents (admin keys), or one user's (``{"user_id": …}``), with a snapshot's."""
     user_id = body.user_id if body else None
     require_admin(who) if user_id is None else require_user(who, user_id)
+    if not who.admin:
+        # A user-bound key restores its user's part of a full snapshot, or its own export;
+        # another user's export is "not found", without saying whose it is.
+        only = (server.snapshots().get(snapshot_id, user_id).manifest.get("scope") or {}).get(
+            "user_id"
+        )
+        if only is not None and only not in who.users:
+            raise NotFound(
+                f"No snapshot {snapshot_id!r}. Run `llm-memory snapshot list` to see them."
+            )
     return server.snapshots().restore(snapshot_id, user_id=user_id).as_dict()

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from llm_memory.models import Content, MemoryType, Scalar, UserId
+from llm_memory.models import Content, MemoryType, Scalar, SessionId, UserId
 
 
 class _Body(BaseModel):
@@ -19,8 +19,8 @@ class MemoryCreate(_Body):
     user_id: UserId
     content: Content
     type: MemoryType = "semantic"
-    importance: float = Field(0.5, ge=0.0, le=1.0)
-    session_id: str | None = Field(None, min_length=1, max_length=256)
+    importance: float = Field(0.5, ge=0.0, le=1.0, allow_inf_nan=False)
+    session_id: SessionId | None = None
     metadata: dict[str, Scalar] = Field(default_factory=dict)
     created_at: datetime | None = None
 
@@ -39,7 +39,9 @@ class SearchRequest(_Body):
     user_id: UserId
     query: Content
     limit: int | None = Field(None, ge=1, le=1000, description="Default: MAX_ACTIVE_MEMORIES.")
-    types: list[MemoryType] | None = None
+    types: list[MemoryType] | None = Field(
+        None, min_length=1, description="Omit for every type; an empty list is refused."
+    )
 
 
 class SnapshotCreate(_Body):

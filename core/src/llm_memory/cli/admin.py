@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import click
 
-from llm_memory.cli.common import emit_json, get_manager, get_settings, json_option, progress, table
+from llm_memory.cli.common import (
+    confirm_destructive,
+    emit_json,
+    get_manager,
+    get_settings,
+    json_option,
+    progress,
+    table,
+)
 from llm_memory.providers import KIND_LABELS
 
 
@@ -86,8 +94,7 @@ def purge(days: int | None, yes: bool, as_json: bool) -> None:
     """Delete memories not used within the retention period."""
     manager = get_manager()
     days = days or manager.settings.retention_days
-    if not yes and not as_json:
-        click.confirm(f"Delete every memory not used in the last {days} days?", abort=True)
+    confirm_destructive(f"Delete every memory not used in the last {days} days?", yes)
     removed = manager.purge(days)
     if as_json:
         emit_json({"purged": removed, "retention_days": days})

@@ -140,3 +140,18 @@ def progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
     """A progress bar on stderr (so --json output stays clean)."""
     with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
         yield bar.update
+
+
+def interactive() -> bool:
+    """Whether stdin is a terminal a person can answer a prompt on."""
+    return sys.stdin.isatty()
+
+
+def confirm_destructive(question: str, yes: bool) -> None:
+    """Ask ``question`` on a terminal; without one, refuse unless ``--yes`` was given (a
+    pipe or a cron job must never delete by default)."""
+    if yes:
+        return
+    if not interactive():
+        raise click.ClickException(f"{question} Refusing without a terminal to ask on: pass --yes.")
+    click.confirm(question, abort=True)

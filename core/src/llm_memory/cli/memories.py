@@ -8,7 +8,15 @@ from datetime import datetime
 
 import click
 
-from llm_memory.cli.common import emit_json, get_manager, json_option, progress, table, user_option
+from llm_memory.cli.common import (
+    confirm_destructive,
+    emit_json,
+    get_manager,
+    json_option,
+    progress,
+    table,
+    user_option,
+)
 from llm_memory.vocab import MEMORY_TYPES
 
 type_choice = click.Choice(MEMORY_TYPES)
@@ -177,8 +185,7 @@ def forget(memory_id: str, user_id: str) -> None:
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 def forget_user(user_id: str, yes: bool) -> None:
     """Delete every memory of a user."""
-    if not yes:
-        click.confirm(f"Delete every memory of user {user_id!r}?", abort=True)
+    confirm_destructive(f"Delete every memory of user {user_id!r}?", yes)
     count = get_manager().forget_user(user_id)
     click.echo(f"Deleted {count} memories of {user_id!r}.")
 

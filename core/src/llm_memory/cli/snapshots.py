@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from llm_memory.cli.common import emit_json, get_manager, json_option, table
+from llm_memory.cli.common import confirm_destructive, emit_json, get_manager, json_option, table
 
 _PHASES = {
     "dump": "Reading memories",
@@ -149,9 +149,12 @@ def restore(
     a damaged archive changes nothing.
     """
     snapshots = _snapshots()
-    if not yes and sys.stdin.isatty():
-        what = f"the memories of {user_id!r}" if user_id else "every memory in the store"
-        click.confirm(f"Replace {what} with snapshot {path or snapshot_id}?", abort=True)
+    what = (
+        f"the memories of user {user_id!r} only (other users are not touched)"
+        if user_id
+        else "every memory in the store"
+    )
+    confirm_destructive(f"Replace {what} with snapshot {path or snapshot_id}?", yes)
     with _progress() as report:
         result = snapshots.restore(snapshot_id, user_id=user_id, path=path, progress=report)
     if as_json:
@@ -164,11 +167,13 @@ def restore(
 
 @snapshot.command("delete")
 @click.argument("snapshot_id")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @json_option
-def delete(snapshot_id: str, as_json: bool) -> None:
+def delete(snapshot_id: str, yes: bool, as_json: bool) -> None:
     """Delete one snapshot."""
     snapshots = _snapshots()
     ref = snapshots.get(snapshot_id)
+    confirm_destructive(f"Delete snapshot {ref.id}?", yes)
     snapshots.delete(ref.id)
     if as_json:
         emit_json({"deleted": [ref.id]})
@@ -184,9 +189,11 @@ def delete(snapshot_id: str, as_json: bool) -> None:
     required=True,
     help="How many of the newest to keep.",
 )
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @json_option
-def prune(keep: int, as_json: bool) -> None:
+def prune(keep: int, yes: bool, as_json: bool) -> None:
     """Delete all but the KEEP newest snapshots (of all users, and of each user's exports)."""
+    confirm_destructive(f"Delete all but the {keep} newest snapshots of each scope?", yes)
     deleted = _snapshots().prune(keep)
     if as_json:
         emit_json({"deleted": deleted})

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from llm_memory.errors import SnapshotError
+from llm_memory.errors import SnapshotInvalid
 
 if TYPE_CHECKING:
     from llm_memory.snapshot.engine import RestoreResult, Snapshots
@@ -33,7 +33,7 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 def check_snapshot_id(snapshot_id: str) -> str:
     """Snapshot ids become file names and object keys: letters, digits, '.', '_', '-'."""
     if not isinstance(snapshot_id, str) or not _ID.match(snapshot_id) or ".." in snapshot_id:
-        raise SnapshotError(
+        raise SnapshotInvalid(
             f"Invalid snapshot id {snapshot_id!r}: use letters, digits, '.', '_' and '-' (see "
             "`llm-memory snapshot list`)."
         )

@@ -28,8 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from llm_memory.errors import SnapshotError
+from llm_memory.errors import SnapshotError, SnapshotInvalid
 from llm_memory.models import HistoryEvent, MemoryItem
+from llm_memory.validation import is_memory_id
 
 FORMAT = "llm-memory-snapshot"
 FORMAT_VERSION = 1
@@ -60,18 +61,18 @@ def seal(manifest: dict[str, Any]) -> dict[str, Any]:
 def check_manifest(manifest: Any, source: str) -> dict[str, Any]:
     """Refuse anything that is not an intact manifest of a format this code reads."""
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise SnapshotError(f"{source} is not an llm-memory snapshot (no valid manifest).")
+        raise SnapshotInvalid(f"{source} is not an llm-memory snapshot (no valid manifest).")
     version = manifest.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
-        raise SnapshotError(
+        raise SnapshotInvalid(
             f"{source} has snapshot format version {version!r}; this llm-memory reads versions "
             f"1 to {FORMAT_VERSION}. Upgrade llm-memory to restore it."
         )
     expected = hashlib.sha256(_canonical(manifest)).hexdigest()
     if manifest.get("manifest_sha256") != expected:
-        raise SnapshotError(f"{source} is corrupt: its manifest checksum does not match.")
+        raise SnapshotInvalid(f"{source} is corrupt: its manifest checksum does not match.")
     if not isinstance(manifest.get("parts"), list):
-        raise SnapshotError(f"{source} is corrupt: its manifest lists no parts.")
+        raise SnapshotInvalid(f"{source} is corrupt: its manifest lists no parts.")
     return manifest
 
 
@@ -187,12 +188,12 @@ def verify_download(path: Path, stored: dict[str, Any], source: str) -> None:
     check_manifest(stored, source)
     size = path.stat().st_size
     if stored.get("archive_size") is not None and size != stored["archive_size"]:
-        raise SnapshotError(
+        raise SnapshotInvalid(
             f"{source} is truncated or damaged: the archive has {size} bytes, its manifest says "
             f"{stored['archive_size']}. Restore another snapshot."
         )
     if stored.get("archive_sha256") and sha256_file(path) != stored["archive_sha256"]:
-        raise SnapshotError(
+        raise SnapshotInvalid(
             f"{source} is corrupt: the archive's SHA-256 does not match its manifest."
         )
 
@@ -212,7 +213,7 @@ def unpack(archive: Path, directory: Path, source: str) -> dict[str, Any]:
     except (tarfile.TarError, EOFError, OSError, KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, SnapshotError):
             raise
-        raise SnapshotError(
+        raise SnapshotInvalid(
             f"{source} is truncated or not a snapshot archive ({type(exc).__name__})."
         ) from exc
     write_json(directory / MANIFEST, manifest)
@@ -223,14 +224,14 @@ def _read_json_member(tar: tarfile.TarFile, name: str, source: str) -> Any:
     try:
         member = tar.getmember(name)
     except KeyError:
-        raise SnapshotError(f"{source} is not an llm-memory snapshot (no {name}).") from None
+        raise SnapshotInvalid(f"{source} is not an llm-memory snapshot (no {name}).") from None
     fh = tar.extractfile(member) if member.isreg() and member.size < 64 << 20 else None
     if fh is None:
-        raise SnapshotError(f"{source} is not an llm-memory snapshot ({name} is not a file).")
+        raise SnapshotInvalid(f"{source} is not an llm-memory snapshot ({name} is not a file).")
     try:
         return json.loads(fh.read())
     except ValueError:
-        raise SnapshotError(
+        raise SnapshotInvalid(
             f"{source} is not an llm-memory snapshot ({name} is not JSON)."
         ) from None
 
@@ -242,7 +243,9 @@ def _safe_name(name: Any, source: str) -> str:
         or "/" in name[6:]
         or ".." in name
     ):
-        raise SnapshotError(f"{source} is corrupt: its manifest names an unexpected file {name!r}.")
+        raise SnapshotInvalid(
+            f"{source} is corrupt: its manifest names an unexpected file {name!r}."
+        )
     return name
 
 
@@ -251,14 +254,14 @@ def _extract(tar: tarfile.TarFile, spec: dict[str, Any], directory: Path, source
     member = tar.getmember(name)
     fh = tar.extractfile(member) if member.isreg() else None
     if fh is None:
-        raise SnapshotError(f"{source} is corrupt: {name} is not a regular file.")
+        raise SnapshotInvalid(f"{source} is corrupt: {name} is not a regular file.")
     digest = hashlib.sha256()
     with (directory / name).open("wb") as out:
         while block := fh.read(_CHUNK):
             digest.update(block)
             out.write(block)
     if digest.hexdigest() != spec.get("sha256") or member.size != spec.get("size"):
-        raise SnapshotError(
+        raise SnapshotInvalid(
             f"{source} is corrupt: the checksum of {name} does not match its manifest."
         )
 
@@ -268,12 +271,12 @@ def verify_dir(directory: Path, source: str) -> dict[str, Any]:
     try:
         manifest = check_manifest(json.loads((directory / MANIFEST).read_text()), source)
     except (OSError, ValueError) as exc:
-        raise SnapshotError(f"{source} is incomplete: {type(exc).__name__}.") from exc
+        raise SnapshotInvalid(f"{source} is incomplete: {type(exc).__name__}.") from exc
     for spec in _files(manifest):
         name = _safe_name(spec["path"], source)
         path = directory / name
         if not path.is_file() or sha256_file(path) != spec["sha256"]:
-            raise SnapshotError(f"{source} is corrupt: the checksum of {name} does not match.")
+            raise SnapshotInvalid(f"{source} is corrupt: the checksum of {name} does not match.")
     return manifest
 
 
@@ -324,7 +327,7 @@ def read_part(
         with (directory / _safe_name(part["vectors"]["path"], source)).open("rb") as fh:
             vectors = np.load(fh, allow_pickle=False)
     except (OSError, ValueError, KeyError) as exc:
-        raise SnapshotError(
+        raise SnapshotInvalid(
             f"{source} is corrupt: a part of {user_id!r} cannot be read ({exc})."
         ) from exc
     if (
@@ -334,8 +337,9 @@ def read_part(
         or vectors.shape[0] != len(items)
         or any(item.user_id != user_id for item in items)
         or len({item.id for item in items}) != len(items)
+        or not all(is_memory_id(item.id) for item in items)
     ):
-        raise SnapshotError(
+        raise SnapshotInvalid(
             f"{source} is corrupt: a part of {user_id!r} does not match its manifest."
         )
     return items, vectors

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from llm_memory.embedding import Embedder
-from llm_memory.errors import NotFound, SnapshotError, ValidationFailed
+from llm_memory.errors import NotFound, SnapshotError, SnapshotInvalid, ValidationFailed
 from llm_memory.models import utcnow
 from llm_memory.snapshot import SnapshotRef, SnapshotStore, check_snapshot_id
 from llm_memory.snapshot.archive import pack, remove_tree, unpack, verify_dir, verify_download
@@ -251,7 +251,7 @@ class Snapshots:
             manifest.get("manifest_sha256") != stored.get("manifest_sha256")
             or manifest.get("id") != ref.id
         ):
-            raise SnapshotError(
+            raise SnapshotInvalid(
                 f"{label} is corrupt: the archive does not match the manifest stored beside it."
             )
         return label, manifest
@@ -370,7 +370,7 @@ class Snapshots:
 def _scope(manifest: dict[str, Any], user_id: str | None, label: str) -> str | None:
     only = (manifest.get("scope") or {}).get("user_id")
     if only is not None and user_id is not None and only != user_id:
-        raise SnapshotError(f"{label} holds only the memories of {only!r}, not of {user_id!r}.")
+        raise SnapshotInvalid(f"{label} holds only the memories of {only!r}, not of {user_id!r}.")
     return _user(user_id) if user_id is not None else only
 
 
@@ -379,9 +379,9 @@ def _line(exc: BaseException) -> str:
 
 
 def _user(user_id: str) -> str:
-    if not isinstance(user_id, str) or not user_id.strip():
-        raise ValidationFailed("user_id must be a non-empty string.")
-    return user_id.strip()
+    from llm_memory import validation
+
+    return validation.user_id(user_id)
 
 
 def _version() -> str:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from llm_memory.embedding import Embedder
-from llm_memory.errors import SnapshotError
+from llm_memory.errors import SnapshotError, SnapshotInvalid
 from llm_memory.models import EmbedderInfo
 from llm_memory.snapshot.archive import PartWriter, iter_parts, read_history
 from llm_memory.storage import MemoryFilter
@@ -116,7 +116,9 @@ def _info(data: Any, label: str) -> EmbedderInfo:
     try:
         return EmbedderInfo.model_validate(data)
     except ValueError:
-        raise SnapshotError(f"{label} is corrupt: its manifest names no valid embedder.") from None
+        raise SnapshotInvalid(
+            f"{label} is corrupt: its manifest names no valid embedder."
+        ) from None
 
 
 def _embed(embedder: Embedder, texts: list[str]) -> np.ndarray:
