@@ -151,7 +151,7 @@ def test_forget_user_erases_the_users_history(manager):
 def test_retention_purges_the_history_of_removed_memories(manager):
     stale = manager.write_memory("Old news", "ada", created_at=utcnow() - timedelta(days=30))
     gone = manager.write_memory("The user likes tea", "ada")
-    kept = manager.write_memory("Future plans", "ada", created_at=utcnow() + timedelta(days=9))
+    kept = manager.write_memory("Future plans", "ada", created_at=utcnow() + timedelta(hours=20))
     manager.forget(gone.id, "ada")
     assert manager.purge(retention_days=10) == 1
     assert [(e.kind, e.actor) for e in manager.history(stale.id, "ada")][-1] == (
@@ -159,7 +159,7 @@ def test_retention_purges_the_history_of_removed_memories(manager):
         "retention",
     )
     assert len(manager.history(gone.id, "ada")) == 2  # removed today: kept for now
-    manager.purge(retention_days=1, now=utcnow() + timedelta(days=2))
+    manager.purge(retention_days=1, now=utcnow() + timedelta(hours=36))
     for removed in (stale, gone):
         with pytest.raises(NotFound):
             manager.history(removed.id, "ada")

@@ -99,7 +99,9 @@ def test_restore_an_archive_file_and_refuse_a_foreign_one(run, tmp_path):
     archive = tmp_path / "copy.tar"
     archive.write_bytes((Path("snapshots") / f"{ref['id']}.tar").read_bytes())
     run("forget-user", "-u", "bob", "--yes")
-    assert "Restored 3 memories" in run("snapshot", "restore", "--file", str(archive), "--yes").stdout
+    assert (
+        "Restored 3 memories" in run("snapshot", "restore", "--file", str(archive), "--yes").stdout
+    )
     assert _memories(run, "bob") == ["Bob rides a bike"]
     foreign = tmp_path / "notes.txt"
     foreign.write_text("just some notes\n" * 100)
@@ -110,4 +112,6 @@ def test_restore_an_archive_file_and_refuse_a_foreign_one(run, tmp_path):
 def test_unknown_snapshots_and_missing_latest(run):
     assert "No snapshot 'nope'" in run("snapshot", "delete", "nope", "--yes", code=1).stderr
     assert "No snapshot of all users yet" in run("snapshot", "restore", "--yes", code=1).stderr
-    assert "Invalid snapshot id '../x'" in run("snapshot", "restore", "../x", "--yes", code=1).stderr
+    assert (
+        "Invalid snapshot id '../x'" in run("snapshot", "restore", "../x", "--yes", code=1).stderr
+    )

@@ -1,0 +1,160 @@
+"""Issue 11's findings, each through the layer where it was found: crafted ids, NaN and
+surrogates, oversized metadata and bodies, bad snapshot ids. Nothing refused is written."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+
+import httpx
+import pytest
+import uvicorn
+from llm_memory.api import create_app
+from llm_memory.embedding.hash import HashEmbedder
+from llm_memory.errors import ValidationFailed
+from llm_memory.manager import MemoryManager
+from llm_memory.models import utcnow
+from llm_memory.settings import load_settings
+from llm_memory.storage.memory import MemoryStore
+from llm_memory_testing.servers import free_port
+
+ADMIN, ALICE = "admin-key-0001", "alice-key-0001"
+
+CRAFTED = ["x\\')) OR ((1=1)) --", "' OR 1=1 --", '{"$ne": null}', "../../etc", "a\x00b", "%", "*"]
+
+
+@contextlib.contextmanager
+def running(app) -> Iterator[str]:
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def client(base: str, key: str) -> httpx.Client:
+    return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+
+
+@pytest.fixture
+def manager() -> MemoryManager:
+    settings = load_settings(
+        api_keys={ADMIN: "admin", ALICE: ["alice"]},
+        api_rate_limit=1000,
+        api_rate_burst=1000,
+        max_request_bytes=65_536,
+    )
+    return MemoryManager(MemoryStore(), HashEmbedder(dimension=256), settings=settings)
+
+
+@pytest.fixture
+def base(manager):
+    with running(create_app(manager)) as url:
+        yield url
+
+
+def _total(manager) -> int:
+    return sum(len(manager.list(u)) for u in manager.users())
+
+
+def test_crafted_memory_ids_are_refused_in_python_and_forget_nothing(manager):
+    manager.write_memory("Alice keeps bees", "alice")
+    manager.write_memory("Bob keeps goats", "bob")
+    for bad in CRAFTED:
+        with pytest.raises(ValidationFailed):
+            manager.forget(bad, "alice")
+        with pytest.raises(ValidationFailed):
+            manager.get(bad, "alice")
+    assert _total(manager) == 2
+
+
+@pytest.mark.parametrize("user", ["", " alice", "a\x00b", "a\u200db", "x" * 129])
+def test_user_ids_out_of_shape_are_refused(manager, user):
+    with pytest.raises(ValidationFailed):
+        manager.write_memory("something", user)
+    assert _total(manager) == 0
+
+
+def test_lookalike_users_stay_distinct(manager):
+    for user in ("alice", "Alice", "\uff41\uff4c\uff49\uff43\uff45"):
+        manager.write_memory(f"{user} owns a red kite", user)
+    assert sorted(manager.users()) == sorted(["alice", "Alice", "\uff41\uff4c\uff49\uff43\uff45"])
+    assert [m.content for m in manager.list("Alice")] == ["Alice owns a red kite"]
+
+
+def test_metadata_limits_and_future_times_are_refused(manager):
+    with pytest.raises(ValidationFailed, match="metadata"):
+        manager.write_memory("big", "alice", metadata={"blob": "x" * 20_000})
+    with pytest.raises(ValidationFailed, match="metadata"):
+        manager.write_memory("many", "alice", metadata={f"k{n}": n for n in range(65)})
+    with pytest.raises(ValidationFailed):
+        manager.write_memory("nan", "alice", metadata={"score": float("nan")})
+    with pytest.raises(ValidationFailed, match="future"):
+        manager.write_memory("later", "alice", created_at=utcnow() + timedelta(days=2))
+    with pytest.raises(ValidationFailed, match="types"):
+        manager.retrieve("anything", "alice", types=[])
+    assert _total(manager) == 0
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_are_422_naming_the_field(base, manager, value):
+    body = f'{{"content": "tea", "user_id": "alice", "importance": {value}}}'
+    with client(base, ADMIN) as http:
+        reply = http.post("/memories", content=body, headers={"content-type": "application/json"})
+    assert reply.status_code == 422, reply.text
+    assert "importance" in reply.text
+    assert _total(manager) == 0
+
+
+def test_a_lone_surrogate_is_422(base, manager):
+    body = '{"content": "tea \\ud800", "user_id": "alice"}'
+    with client(base, ADMIN) as http:
+        reply = http.post("/memories", content=body, headers={"content-type": "application/json"})
+    assert reply.status_code == 422, reply.text
+    assert _total(manager) == 0
+
+
+def test_an_oversized_body_is_413_and_writes_nothing(base, manager):
+    body = json.dumps({"content": "tea", "user_id": "alice", "metadata": {"a": "x" * 100_000}})
+    with client(base, ADMIN) as http:
+        reply = http.post("/memories", content=body, headers={"content-type": "application/json"})
+    assert reply.status_code == 413, reply.text
+    assert _total(manager) == 0
+
+
+def test_crafted_ids_over_http_are_4xx_and_delete_nothing(base, manager):
+    manager.write_memory("Alice keeps bees", "alice")
+    manager.write_memory("Bob keeps goats", "bob")
+    with client(base, ALICE) as http:
+        for bad in ["x%5C%27%29%29%20OR%20%28%281%3D1%29%29%20--", "%27%20OR%201%3D1%20--"]:
+            reply = http.delete(f"/users/alice/memories/{bad}")
+            assert 400 <= reply.status_code < 500, reply.text
+    with client(base, ADMIN) as http:
+        reply = http.delete("/users/x%5C%27%29%20OR%20%281%3D1%29%20--/memories")
+        assert reply.status_code < 500, reply.text
+    assert _total(manager) == 2
+
+
+@pytest.mark.parametrize("snapshot_id", [".journal", "%2e%2e", "x" * 200])
+def test_invalid_snapshot_ids_are_422(base, snapshot_id):
+    with client(base, ADMIN) as http:
+        reply = http.post(f"/snapshots/{snapshot_id}/restore")
+    assert reply.status_code in (404, 422), reply.text
+
+
+def test_an_unknown_snapshot_is_404(base):
+    with client(base, ADMIN) as http:
+        reply = http.post("/snapshots/20990101T000000Z-abcdef/restore")
+    assert reply.status_code == 404, reply.text
