@@ -316,3 +316,21 @@ def test_uvicorn_import_path_builds_the_app_from_settings(monkeypatch, tmp_path)
     assert app.state.llm_memory.manager.store.name == "memory" and app.state.llm_memory.owns_manager
     with TestClient(app, client=("127.0.0.1", 5555)) as local:
         assert local.get("/healthz").status_code == 200
+
+
+def test_search_drops_memories_below_min_relevance(base, manager):
+    manager.write_memory("Alice keeps three bees in the garden", "alice")
+    manager.write_memory("Alice once visited Lisbon", "alice")
+    with client(base, ALICE) as http:
+        everything = http.post(
+            "/memories/search", json={"user_id": "alice", "query": "bees", "min_relevance": 0.0}
+        ).json()
+        best = http.post(
+            "/memories/search", json={"user_id": "alice", "query": "bees", "min_relevance": 1.0}
+        ).json()
+        refused = http.post(
+            "/memories/search", json={"user_id": "alice", "query": "bees", "min_relevance": 2}
+        )
+    assert len(everything) == 2
+    assert [m["memory"]["content"] for m in best] == ["Alice keeps three bees in the garden"]
+    assert refused.status_code == 422

@@ -115,6 +115,8 @@ def search_memories(body: SearchRequest, server: Server, who: Caller) -> list[Sc
     started = time.perf_counter()
     found = server.manager.retrieve(body.query, body.user_id, limit=body.limit, types=body.types)
     server.latencies.observe("retrieve", time.perf_counter() - started)
+    if body.min_relevance is not None:  # what the MCP tool does on an embedded engine
+        found = [hit for hit in found if hit.relevance >= body.min_relevance]
     return found
 
 

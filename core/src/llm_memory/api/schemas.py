@@ -42,6 +42,9 @@ class SearchRequest(_Body):
     types: list[MemoryType] | None = Field(
         None, min_length=1, description="Omit for every type; an empty list is refused."
     )
+    min_relevance: float | None = Field(
+        None, ge=0.0, le=1.0, description="Drop memories whose relevance is below this."
+    )
 
 
 class SnapshotCreate(_Body):
