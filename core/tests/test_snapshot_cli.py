@@ -115,3 +115,15 @@ def test_unknown_snapshots_and_missing_latest(run):
     assert (
         "Invalid snapshot id '../x'" in run("snapshot", "restore", "../x", "--yes", code=1).stderr
     )
+
+
+def test_restore_without_a_terminal_needs_yes_and_changes_nothing(run):
+    run("snapshot", "create", "--user", "alice")
+    run("add", "-u", "alice", "Alice moved to Bergen")
+    refused = run("snapshot", "restore", "--user", "alice", code=1)
+    assert "pass --yes" in refused.stderr and "alice" in refused.stderr
+    assert _memories(run, "alice") == [
+        "Alice drinks green tea",
+        "Alice lives in Oslo",
+        "Alice moved to Bergen",
+    ]
