@@ -159,6 +159,16 @@ class ChromaStore(VectorStore):
             self._collection = collection
         return collection
 
+    def own_history_log(self, settings: Any) -> Any:
+        """On a Chroma server (``"shared"``) the history is a second collection there, so
+        every process sees every change; an embedded directory leaves it to the core's
+        SQLite file beside it."""
+        if self.mode != "http":
+            return None
+        from llm_memory_chroma.history import ChromaHistoryLog
+
+        return ChromaHistoryLog(self._client, f"{self.collection_name}_history", self.max_batch)
+
     # -- the embedder recorded with the data -----------------------------------------------
     def embedding_info(self) -> EmbedderInfo | None:
         metadata = self._fresh_collection().metadata or {}

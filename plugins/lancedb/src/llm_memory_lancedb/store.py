@@ -98,6 +98,16 @@ class LanceDBStore(VectorStore):
             found.add("shared")  # object storage: many machines read and write this table
         return frozenset(found)
 
+    def own_history_log(self, settings: Any) -> Any:
+        """On object storage (``"shared"``) the history is a second table in the same
+        database, so every machine sees every change; locally the core's SQLite file
+        beside the table is as good and cheaper (no extra Lance commit per write)."""
+        if "shared" not in self.capabilities:
+            return None
+        from llm_memory_lancedb.history import LanceHistoryLog
+
+        return LanceHistoryLog(self._db, f"{self.table_name}_history", self._retry)
+
     # -- the embedder ------------------------------------------------------------------
     def embedding_info(self) -> EmbedderInfo | None:
         table = self._table()
