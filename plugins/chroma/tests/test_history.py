@@ -9,9 +9,9 @@ import pytest
 from llm_memory.embedding.hash import HashEmbedder
 from llm_memory.manager import MemoryManager
 from llm_memory.settings import load_settings
-from llm_memory.testing import HistoryContract
 from llm_memory_chroma.history import ChromaHistoryLog
 from llm_memory_chroma.store import ChromaStore
+from llm_memory_testing import HistoryContract
 
 
 class TestChromaHistoryLog(HistoryContract):

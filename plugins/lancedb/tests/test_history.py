@@ -8,9 +8,9 @@ import pytest
 from llm_memory.embedding.hash import HashEmbedder
 from llm_memory.manager import MemoryManager
 from llm_memory.settings import load_settings
-from llm_memory.testing import HistoryContract
 from llm_memory_lancedb.history import LanceHistoryLog
 from llm_memory_lancedb.store import LanceDBStore
+from llm_memory_testing import HistoryContract
 
 
 def _log(path) -> LanceHistoryLog:
