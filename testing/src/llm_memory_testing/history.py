@@ -32,7 +32,7 @@ __all__ = ["HistoryContract", "event"]
 BASE_TIME = datetime(2024, 5, 1, 12, 0, 0, 250_000, tzinfo=UTC)
 ALICE, BOB = "alice", "bob"
 #: Ids a careless backend might splice into a query or a pattern.
-ODD_IDS = ["m'1", 'm"2', "m%", "m_", "m*", "m) OR (1=1", "m\\", "ünï cödé"]
+ODD_IDS = ["m'1", 'm"2', "m%", "m_", "m*", "m) OR (1=1", "m\\", "m\\' OR '1'='1", "ünï cödé"]
 Reopen = Callable[[HistoryLog], HistoryLog]
 
 
@@ -108,7 +108,8 @@ class HistoryContract:
         assert log.events(ALICE, ["m"]) == [] and log.events("%", ["m%"]) == []
         assert _ids(log.events("a' OR '1'='1", ["m1"])) == ["e50"]
         assert log.delete(ALICE, ["m%"]) == 1
-        assert len(log.events(ALICE, ODD_IDS)) == len(ODD_IDS) - 1
+        assert log.delete(ALICE, ["m\\' OR '1'='1"]) == 1
+        assert len(log.events(ALICE, ODD_IDS)) == len(ODD_IDS) - 2
 
     def test_replaced_by_follows_supersessions(self, log: HistoryLog) -> None:
         """``replaced_by(user, new)`` lists the memories superseded by ``new``, for that user."""

@@ -96,7 +96,7 @@ class LanceHistoryLog(HistoryLog):
         if table is None:
             return 0
         for chunk in chunks(sorted(set(memory_ids))):
-            where = ((col("user_id") == lit(user_id)) & col("memory_id").isin(chunk)).to_sql()
+            where = (col("user_id") == lit(user_id)) & col("memory_id").isin(chunk)
             removed += self._retry(lambda where=where: table.delete(where)).num_deleted_rows
         return removed
 
@@ -104,7 +104,7 @@ class LanceHistoryLog(HistoryLog):
         table = self._table()
         if table is None:
             return 0
-        where = (col("user_id") == lit(user_id)).to_sql()
+        where = col("user_id") == lit(user_id)  # the Expr itself: no SQL text from values
         return self._retry(lambda: table.delete(where)).num_deleted_rows
 
     def _scan(self, where: Any) -> list[HistoryEvent]:
