@@ -1,0 +1,97 @@
+"""Memories to and from rows, filters as SQL with bound parameters, vectors as text."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from llm_memory.errors import ValidationFailed
+from llm_memory.models import MemoryItem, as_utc
+from llm_memory.storage import MemoryFilter
+from psycopg import sql
+
+__all__ = ["COLUMNS", "from_row", "refuse_nul", "to_row", "vector_text", "where"]
+
+#: Every column but the vector, in the order reads select them.
+COLUMNS = (
+    "user_id",
+    "id",
+    "content",
+    "type",
+    "importance",
+    "created_at",
+    "updated_at",
+    "last_accessed_at",
+    "access_count",
+    "session_id",
+    "metadata",
+)
+SELECT = sql.SQL(", ").join(sql.Identifier(c) for c in COLUMNS)
+
+
+def to_row(item: MemoryItem) -> tuple[Any, ...]:
+    # JSON text, not jsonb: it keeps each scalar as written (1 vs 1.0, key order).
+    return (
+        item.user_id,
+        item.id,
+        item.content,
+        item.type,
+        item.importance,
+        item.created_at,
+        item.updated_at,
+        item.last_accessed_at,
+        item.access_count,
+        item.session_id,
+        json.dumps(item.metadata, ensure_ascii=False),
+    )
+
+
+def from_row(row: Sequence[Any]) -> MemoryItem:
+    values = dict(zip(COLUMNS, row, strict=False))
+    values["metadata"] = json.loads(values["metadata"])
+    for key in ("created_at", "updated_at", "last_accessed_at"):
+        if values[key] is not None:
+            values[key] = as_utc(values[key])
+    return MemoryItem.model_validate(values)
+
+
+def vector_text(vector: Sequence[float]) -> str:
+    """pgvector's text form, ``[1.0,2.5,...]``, sent as a bound parameter."""
+    return "[" + ",".join(repr(float(x)) for x in vector) + "]"
+
+
+def parse_vector(text: str) -> list[float]:
+    return [float(x) for x in json.loads(text)]
+
+
+def where(flt: MemoryFilter, alias: str | None = None) -> tuple[sql.Composable, list[Any]]:
+    """``flt`` as a WHERE clause over the memory columns, and its parameters."""
+
+    def col(name: str) -> sql.Composable:
+        return sql.Identifier(alias, name) if alias else sql.Identifier(name)
+
+    parts: list[sql.Composable] = [sql.SQL("{} = %s").format(col("user_id"))]
+    params: list[Any] = [flt.user_id]
+    if flt.types is not None:
+        parts.append(sql.SQL("{} = ANY(%s)").format(col("type")))
+        params.append(list(flt.types))
+    if flt.since is not None:
+        parts.append(sql.SQL("{} >= %s").format(col("created_at")))
+        params.append(flt.since)
+    if flt.until is not None:
+        parts.append(sql.SQL("{} < %s").format(col("created_at")))
+        params.append(flt.until)
+    if flt.session_id is not None:
+        parts.append(sql.SQL("{} = %s").format(col("session_id")))
+        params.append(flt.session_id)
+    return sql.SQL(" AND ").join(parts), params
+
+
+def refuse_nul(*values: str | None) -> None:
+    """PostgreSQL text cannot hold NUL: refuse it in one line before anything is sent."""
+    if any(value is not None and "\x00" in value for value in values):
+        raise ValidationFailed(
+            "A user id, memory id, session id, type or content holds a NUL character "
+            "(\\x00), which PostgreSQL text cannot store; remove it."
+        )
