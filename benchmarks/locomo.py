@@ -14,13 +14,16 @@ Writes ``results.md``, ``results.json`` and ``recall.png`` to ``--out`` (benchma
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import re
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -268,8 +271,50 @@ def _has_native_keyword(backend: str) -> bool:
             store.close()
 
 
+@contextlib.contextmanager
+def postgres_for(backends: Sequence[str]) -> Iterator[None]:
+    """For a postgres run: the server POSTGRES_DSN names, or else a throwaway one from the
+    `pgserver` wheel (PostgreSQL + pgvector in a temporary directory), stopped afterwards.
+    Each run writes a table of its own (POSTGRES_TABLE), so a real server keeps no mix."""
+    if "postgres" not in backends:
+        yield
+        return
+    os.environ["POSTGRES_TABLE"] = f"locomo_{uuid.uuid4().hex[:12]}"
+    if os.environ.get("POSTGRES_DSN"):
+        yield
+        return
+    import pgserver
+
+    with tempfile.TemporaryDirectory(prefix="locomo-pg") as parent:
+        server = pgserver.get_server(f"{parent}/data", cleanup_mode="stop")
+        os.environ["POSTGRES_DSN"] = server.get_uri()
+        try:
+            yield
+        finally:
+            del os.environ["POSTGRES_DSN"]
+            server.cleanup()
+
+
 def _csv(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _run_all(args: argparse.Namespace, conversations: Sequence[Conversation]) -> list[Run]:
+    runs = []
+    for backend in args.backends:
+        for embedder in args.embedders:
+            for native in (False, True) if args.native_keyword else (False,):
+                if native and not _has_native_keyword(backend):
+                    continue
+                with tempfile.TemporaryDirectory(prefix=f"locomo-{backend}-") as workdir:
+                    run = run_one(conversations, backend, embedder, Path(workdir), native)
+                runs.append(run)
+                print(
+                    f"{run.backend}/{embedder}: R@10 {run.recall('defaults', 10):.3f} "
+                    f"(relevance only {run.recall('relevance only', 10):.3f})",
+                    file=sys.stderr,
+                )
+    return runs
 
 
 def main(argv: Iterable[str] | None = None) -> int:
@@ -301,20 +346,8 @@ def main(argv: Iterable[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     command = "python benchmarks/locomo.py " + " ".join(sys.argv[1:] if argv is None else argv)
 
-    runs = []
-    for backend in args.backends:
-        for embedder in args.embedders:
-            for native in (False, True) if args.native_keyword else (False,):
-                if native and not _has_native_keyword(backend):
-                    continue
-                with tempfile.TemporaryDirectory(prefix=f"locomo-{backend}-") as workdir:
-                    run = run_one(conversations, backend, embedder, Path(workdir), native)
-                runs.append(run)
-                print(
-                    f"{run.backend}/{embedder}: R@10 {run.recall('defaults', 10):.3f} "
-                    f"(relevance only {run.recall('relevance only', 10):.3f})",
-                    file=sys.stderr,
-                )
+    with postgres_for(args.backends):
+        runs = _run_all(args, conversations)
     table = markdown(runs, questions, command.strip())
     (args.out / "results.md").write_text(table)
     (args.out / "results.json").write_text(json.dumps(as_json(runs), indent=2))

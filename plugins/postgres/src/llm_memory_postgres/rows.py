@@ -66,26 +66,33 @@ def parse_vector(text: str) -> list[float]:
 
 
 def where(flt: MemoryFilter, alias: str | None = None) -> tuple[sql.Composable, list[Any]]:
-    """``flt`` as a WHERE clause over the memory columns, and its parameters."""
+    """``flt`` as a WHERE clause over the memory columns, and its parameters (``%s``)."""
+    clause, named = where_named(flt, alias, positional=True)
+    return clause, list(named.values())
 
-    def col(name: str) -> sql.Composable:
-        return sql.Identifier(alias, name) if alias else sql.Identifier(name)
 
-    parts: list[sql.Composable] = [sql.SQL("{} = %s").format(col("user_id"))]
-    params: list[Any] = [flt.user_id]
+def where_named(
+    flt: MemoryFilter, alias: str | None = None, positional: bool = False
+) -> tuple[sql.Composable, dict[str, Any]]:
+    """``flt`` as a WHERE clause with named parameters (``%(f_user)s``), and their values."""
+
+    def test(column: str, op: str, name: str, value: Any) -> sql.Composable:
+        named[name] = value
+        ident = sql.Identifier(alias, column) if alias else sql.Identifier(column)
+        mark = sql.Placeholder() if positional else sql.Placeholder(name)
+        return sql.SQL(op).format(ident, mark)
+
+    named: dict[str, Any] = {}
+    parts = [test("user_id", "{} = {}", "f_user", flt.user_id)]
     if flt.types is not None:
-        parts.append(sql.SQL("{} = ANY(%s)").format(col("type")))
-        params.append(list(flt.types))
+        parts.append(test("type", "{} = ANY({})", "f_types", list(flt.types)))
     if flt.since is not None:
-        parts.append(sql.SQL("{} >= %s").format(col("created_at")))
-        params.append(flt.since)
+        parts.append(test("created_at", "{} >= {}", "f_since", flt.since))
     if flt.until is not None:
-        parts.append(sql.SQL("{} < %s").format(col("created_at")))
-        params.append(flt.until)
+        parts.append(test("created_at", "{} < {}", "f_until", flt.until))
     if flt.session_id is not None:
-        parts.append(sql.SQL("{} = %s").format(col("session_id")))
-        params.append(flt.session_id)
-    return sql.SQL(" AND ").join(parts), params
+        parts.append(test("session_id", "{} = {}", "f_session", flt.session_id))
+    return sql.SQL(" AND ").join(parts), named
 
 
 def refuse_nul(*values: str | None) -> None:

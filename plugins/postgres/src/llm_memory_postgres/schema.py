@@ -71,7 +71,15 @@ def _v1(n: Names) -> list[sql.Composable]:
             'CREATE TABLE {k} (user_id text COLLATE "C" NOT NULL, id text COLLATE "C" NOT NULL, '
             "type text NOT NULL, created_at timestamptz NOT NULL, session_id text, "
             "terms text NOT NULL, context text NOT NULL DEFAULT '', date text NOT NULL, "
-            "doc tsvector NOT NULL, PRIMARY KEY (user_id, id))"
+            # The searched document: the three parts, weighted A, B, C (BM25 weighs them).
+            "doc tsvector GENERATED ALWAYS AS ("
+            "setweight(to_tsvector('simple'::regconfig, terms), 'A') || "
+            "setweight(to_tsvector('simple'::regconfig, context), 'B') || "
+            "setweight(to_tsvector('simple'::regconfig, date), 'C')) STORED, "
+            # Its length in terms (BM25's document length).
+            "len integer GENERATED ALWAYS AS (cardinality(array_remove(regexp_split_to_array("
+            "terms || ' ' || context || ' ' || date, ' '), ''))) STORED, "
+            "PRIMARY KEY (user_id, id))"
         ).format(k=n.of("_kw")),
         sql.SQL("CREATE INDEX {i} ON {k} USING gin (doc)").format(
             i=n.index("kw_doc"), k=n.of("_kw")

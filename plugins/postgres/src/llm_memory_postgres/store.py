@@ -74,6 +74,13 @@ class PostgresStore(VectorStore):
             )
         return cls(options.dsn.get_secret_value(), options.table or settings.collection, options)
 
+    def own_keyword_index(self, settings: Any) -> Any:
+        """The keyword side in this database (``{table}_kw``): every process sharing the
+        store searches the same keyword rows."""
+        from llm_memory_postgres.keyword import PostgresKeywordIndex
+
+        return PostgresKeywordIndex(self)
+
     # -- transactions --------------------------------------------------------------------
     @contextlib.contextmanager
     def transaction(self, user_id: str | None) -> Iterator[psycopg.Connection]:
@@ -201,14 +208,17 @@ class PostgresStore(VectorStore):
         rows.refuse_nul(user_id, *ids)
         statement = sql.SQL("DELETE FROM {} WHERE user_id = %s AND id = ANY(%s)")
         with self.transaction(user_id) as conn:
+            # The keyword rows go in the same transaction: no search finds a deleted memory.
+            conn.execute(statement.format(self.names.of("_kw")), [user_id, list(set(ids))])
             cur = conn.execute(statement.format(self.names.of()), [user_id, list(set(ids))])
             return cur.rowcount
 
     def delete_user(self, user_id: str) -> int:
         rows.refuse_nul(user_id)
-        statement = sql.SQL("DELETE FROM {} WHERE user_id = %s").format(self.names.of())
+        statement = sql.SQL("DELETE FROM {} WHERE user_id = %s")
         with self.transaction(user_id) as conn:
-            return conn.execute(statement, [user_id]).rowcount
+            conn.execute(statement.format(self.names.of("_kw")), [user_id])
+            return conn.execute(statement.format(self.names.of()), [user_id]).rowcount
 
     def record_access(self, accesses: Mapping[tuple[str, str], tuple[int, datetime]]) -> None:
         if not accesses:
