@@ -41,3 +41,20 @@ class TestPostgresRowLevelSecurity(TestPostgres):
             return open_store(row_level_security=True)
 
         return reopen
+
+
+class TestPostgresHNSW(TestPostgres):
+    """The same contract with every search through the HNSW index (``exact_search_below=0``):
+    a filtered search that the index leaves short of ``k`` is redone exactly."""
+
+    @pytest.fixture
+    def store(self, open_store) -> Iterator[PostgresStore]:
+        yield open_store(exact_search_below=0)
+
+    @pytest.fixture
+    def reopen_store(self, open_store) -> Callable[[PostgresStore], PostgresStore]:
+        def reopen(store: PostgresStore) -> PostgresStore:
+            store.close()
+            return open_store(exact_search_below=0)
+
+        return reopen

@@ -75,6 +75,8 @@ def test_two_servers_see_each_others_writes_and_deletes_at_once(pg_dsn, pg_table
         ).json()
         assert written["id"] not in {hit["memory"]["id"] for hit in after}
         assert len(after) == 2
+        history = via_b.get(f"/users/ada/memories/{written['id']}/history").json()
+        assert [e["kind"] for e in history] == ["created", "forgotten"]  # one shared history
 
 
 def test_concurrent_writer_processes_lose_nothing(pg_dsn, pg_table, tmp_path, open_store):

@@ -54,8 +54,9 @@ class Names:
 
 
 def _v1(n: Names) -> list[sql.Composable]:
-    """Version 1: memories (vector column untyped until the embedder is known), meta,
-    and the keyword side: one row per memory with its tsvector, and links between turns."""
+    """Version 1: memories (vector column untyped until the embedder is known), the
+    keyword side (one row per memory with its tsvector; links between turns) and the
+    change history."""
     return [
         sql.SQL(
             'CREATE TABLE {t} (user_id text COLLATE "C" NOT NULL, id text COLLATE "C" NOT NULL, '
@@ -92,12 +93,21 @@ def _v1(n: Names) -> list[sql.Composable]:
         sql.SQL("CREATE INDEX {i} ON {l} (user_id, neighbour_id)").format(
             i=n.index("links_back"), l=n.of("_links")
         ),
+        sql.SQL(
+            'CREATE TABLE {h} (user_id text COLLATE "C" NOT NULL, id text COLLATE "C" NOT NULL, '
+            'memory_id text COLLATE "C" NOT NULL, kind text NOT NULL, '
+            "timestamp timestamptz NOT NULL, related_id text, event text NOT NULL, "
+            "PRIMARY KEY (user_id, id))"
+        ).format(h=n.of("_history")),
+        sql.SQL("CREATE INDEX {i} ON {h} (user_id, memory_id)").format(
+            i=n.index("history_by_memory"), h=n.of("_history")
+        ),
     ]
 
 
 #: ``MIGRATIONS[v]`` takes a store from version ``v`` to ``v + 1``.
 MIGRATIONS: list[Callable[[Names], list[sql.Composable]]] = [_v1]
-GUARDED = ("", "_kw", "_links")  # the tables the row-level security policy guards
+GUARDED = ("", "_kw", "_links", "_history")  # the tables the row-level security policy guards
 
 
 def ensure_schema(conn: psycopg.Connection, names: Names, rls: bool) -> None:

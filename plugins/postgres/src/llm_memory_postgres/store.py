@@ -81,6 +81,13 @@ class PostgresStore(VectorStore):
 
         return PostgresKeywordIndex(self)
 
+    def own_history_log(self, settings: Any) -> Any:
+        """The history in this database (``{table}_history``): every process and machine
+        sharing the store records and reads the same history."""
+        from llm_memory_postgres.history import PostgresHistoryLog
+
+        return PostgresHistoryLog(self)
+
     # -- transactions --------------------------------------------------------------------
     @contextlib.contextmanager
     def transaction(self, user_id: str | None) -> Iterator[psycopg.Connection]:
