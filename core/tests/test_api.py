@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import threading
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -18,29 +15,12 @@ from llm_memory.embedding.hash import HashEmbedder
 from llm_memory.manager import MemoryManager
 from llm_memory.settings import load_settings
 from llm_memory.storage.memory import MemoryStore
-from llm_memory_testing.servers import free_port
+from llm_memory_testing.servers import serve_app as running
 from pydantic_ai.messages import ModelResponse, TextPart, ToolCallPart
 from pydantic_ai.models.function import FunctionModel
 
 ADMIN, ALICE, BOB = "admin-key-0001", "alice-key-0001", "bob-key-00001"
 KEYS = {ADMIN: "admin", ALICE: ["alice"], BOB: "bob"}
-
-
-@contextlib.contextmanager
-def running(app) -> Iterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def make_manager(**settings) -> MemoryManager:

@@ -3,16 +3,11 @@ surrogates, oversized metadata and bodies, bad snapshot ids. Nothing refused is 
 
 from __future__ import annotations
 
-import contextlib
 import json
-import threading
-import time
-from collections.abc import Iterator
 from datetime import timedelta
 
 import httpx
 import pytest
-import uvicorn
 from llm_memory.api import create_app
 from llm_memory.embedding.hash import HashEmbedder
 from llm_memory.errors import ValidationFailed
@@ -20,28 +15,11 @@ from llm_memory.manager import MemoryManager
 from llm_memory.models import utcnow
 from llm_memory.settings import load_settings
 from llm_memory.storage.memory import MemoryStore
-from llm_memory_testing.servers import free_port
+from llm_memory_testing.servers import serve_app as running
 
 ADMIN, ALICE = "admin-key-0001", "alice-key-0001"
 
 CRAFTED = ["x\\')) OR ((1=1)) --", "' OR 1=1 --", '{"$ne": null}', "../../etc", "a\x00b", "%", "*"]
-
-
-@contextlib.contextmanager
-def running(app) -> Iterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def client(base: str, key: str) -> httpx.Client:

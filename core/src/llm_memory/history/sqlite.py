@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from llm_memory.errors import LLMMemoryError
 from llm_memory.history import HistoryLog
 from llm_memory.models import HistoryEvent, as_utc
+from llm_memory.sqlite import connect
 
 __all__ = ["SqliteHistoryLog"]
 
@@ -31,11 +32,7 @@ class SqliteHistoryLog(HistoryLog):
         self.table = table
         self._lock = threading.RLock()
         try:
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA busy_timeout = 30000")
-            if path != ":memory:":
-                self._db.execute("PRAGMA journal_mode = WAL")
-                self._db.execute("PRAGMA synchronous = NORMAL")
+            self._db = connect(path)
             t = table
             self._db.execute(
                 f'CREATE TABLE IF NOT EXISTS "{t}" (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, '

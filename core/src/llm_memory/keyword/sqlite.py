@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from llm_memory.errors import LLMMemoryError
 from llm_memory.keyword import rebuild as rebuilding
 from llm_memory.models import MemoryItem, as_utc
+from llm_memory.sqlite import connect
 from llm_memory.storage import MemoryFilter
 from llm_memory.text import TOKENISER_VERSION, content_terms
 
@@ -53,11 +54,7 @@ class SqliteKeywordIndex:
         self.store: VectorStore | None = None
         self._lock = threading.RLock()
         try:
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA busy_timeout = 30000")
-            if path != ":memory:":
-                self._db.execute("PRAGMA journal_mode = WAL")
-                self._db.execute("PRAGMA synchronous = NORMAL")
+            self._db = connect(path)
             #: True when the index was just created (or was of an older format): it needs
             #: a rebuild from the store.
             self.fresh = self._create()

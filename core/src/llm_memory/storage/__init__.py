@@ -9,7 +9,7 @@ each other's memory.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from llm_memory.errors import DimensionMismatch, NotSupported
 from llm_memory.models import EmbedderInfo, MemoryItem
 
-__all__ = ["PAGE", "MemoryFilter", "StoreHit", "VectorStore"]
+__all__ = ["PAGE", "MemoryFilter", "StoreHit", "VectorStore", "paged"]
 
 #: Memories per page when a whole user is walked through ``list``.
 PAGE = 1000
@@ -89,12 +89,27 @@ class VectorStore(ABC):
                     "reindex` or choose another collection."
                 )
 
+    def check_upsert(self, items: Sequence[MemoryItem], vectors: Sequence[Sequence[float]]) -> bool:
+        """The checks every :meth:`upsert` starts with: one vector per item, all of one
+        length, and of the recorded dimension. False for an empty batch (nothing to write)."""
+        if len(items) != len(vectors):
+            raise ValueError(
+                f"upsert got {len(items)} items but {len(vectors)} vectors; pass one vector per item."
+            )
+        if not items:
+            return False
+        self.check_dimension(vectors)
+        lengths = {len(v) for v in vectors}
+        if len(lengths) > 1:
+            raise DimensionMismatch(f"Vectors of lengths {sorted(lengths)} cannot share one store.")
+        return True
+
     # -- writes ----------------------------------------------------------------------
     @abstractmethod
     def upsert(self, items: Sequence[MemoryItem], vectors: Sequence[Sequence[float]]) -> None:
         """Insert or replace ``items`` (keyed by ``(user_id, id)``) with their vectors.
 
-        All or nothing where the backend allows it; must call :meth:`check_dimension`.
+        All or nothing where the backend allows it; starts with :meth:`check_upsert`.
         """
 
     @abstractmethod
@@ -132,13 +147,7 @@ class VectorStore(ABC):
 
     def iter_memories(self, user_id: str, page: int = PAGE) -> Iterator[MemoryItem]:
         """Every memory of one user, oldest first, fetched ``page`` at a time."""
-        offset = 0
-        while True:
-            batch = self.list(MemoryFilter(user_id=user_id), limit=page, offset=offset)
-            yield from batch
-            if len(batch) < page:
-                return
-            offset += page
+        return paged(self.list, user_id, page)
 
     @abstractmethod
     def count(self, user_id: str | None = None) -> int:
@@ -227,3 +236,16 @@ class VectorStore(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections and files. Reopening must find the data if persistent."""
+
+
+def paged(
+    list_page: Callable[..., list[MemoryItem]], user_id: str, page: int = PAGE
+) -> Iterator[MemoryItem]:
+    """Every memory of one user from ``list_page(flt, limit=, offset=)``, a page at a time."""
+    offset = 0
+    while True:
+        batch = list_page(MemoryFilter(user_id=user_id), limit=page, offset=offset)
+        yield from batch
+        if len(batch) < page:
+            return
+        offset += page

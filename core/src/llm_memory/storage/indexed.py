@@ -18,7 +18,7 @@ from llm_memory.errors import EmbedderMismatch
 from llm_memory.keyword.base import KeywordIndex
 from llm_memory.locks import ReadWriteLock
 from llm_memory.models import EmbedderInfo, MemoryItem
-from llm_memory.storage import PAGE, MemoryFilter, StoreHit, VectorStore
+from llm_memory.storage import PAGE, MemoryFilter, StoreHit, VectorStore, paged
 
 __all__ = ["IndexedStore"]
 
@@ -202,13 +202,7 @@ class IndexedStore:
 
     def iter_memories(self, user_id: str, page: int = PAGE) -> Iterator[MemoryItem]:
         """Every memory of one user, oldest first, a page at a time (each page a read)."""
-        offset = 0
-        while True:
-            batch = self.list(MemoryFilter(user_id=user_id), limit=page, offset=offset)
-            yield from batch
-            if len(batch) < page:
-                return
-            offset += page
+        return paged(self.list, user_id, page)
 
     def count(self, user_id: str | None = None) -> int:
         with self._rw.reading():

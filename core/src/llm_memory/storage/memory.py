@@ -65,13 +65,10 @@ class MemoryStore(VectorStore):
 
     # -- writes ------------------------------------------------------------------------
     def upsert(self, items: Sequence[MemoryItem], vectors: Sequence[Sequence[float]]) -> None:
-        if len(items) != len(vectors):
-            raise ValueError(
-                f"upsert got {len(items)} items but {len(vectors)} vectors; pass one vector per item."
-            )
         arrays = [np.asarray(v, dtype=np.float64) for v in vectors]
-        with self._writing():
-            self.check_dimension(arrays)  # type: ignore[arg-type]
+        with self._writing():  # checked under the file lock: the recorded embedder is current
+            if not self.check_upsert(items, arrays):  # type: ignore[arg-type]
+                return
             self._check_consistent(arrays)
             for memory, array in zip(items, arrays, strict=True):
                 self._users.setdefault(memory.user_id, {})[memory.id] = (

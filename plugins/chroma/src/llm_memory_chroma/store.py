@@ -212,18 +212,8 @@ class ChromaStore(VectorStore):
 
     # -- writes ----------------------------------------------------------------------------
     def upsert(self, items: Sequence[MemoryItem], vectors: Sequence[Sequence[float]]) -> None:
-        if len(items) != len(vectors):
-            raise ValueError(
-                f"upsert got {len(items)} items but {len(vectors)} vectors; pass one vector per item."
-            )
-        if not items:
+        if not self.check_upsert(items, vectors):
             return
-        self.check_dimension(vectors)
-        lengths = {len(v) for v in vectors}
-        if len(lengths) > 1:
-            raise DimensionMismatch(
-                f"Vectors of lengths {sorted(lengths)} cannot share one collection."
-            )
         # One conversion to float32 (what Chroma stores), not one float() per component.
         embeddings = np.asarray(vectors, dtype=np.float32)
         # The last write of a (user, id) wins, as it would in separate calls.

@@ -153,13 +153,8 @@ class LanceDBStore(VectorStore):
 
     # -- writes ------------------------------------------------------------------------
     def upsert(self, items: Sequence[MemoryItem], vectors: Sequence[Sequence[float]]) -> None:
-        if len(items) != len(vectors):
-            raise ValueError(
-                f"upsert got {len(items)} items but {len(vectors)} vectors; pass one per item."
-            )
-        if not items:
+        if not self.check_upsert(items, vectors):
             return
-        self.check_dimension(vectors)
         items, vectors = rows.last_per_key(items, vectors)
         with self._lock:
             table = self._table()  # not `or`: an empty Table is falsy (it has a __len__)

@@ -155,13 +155,8 @@ class PostgresStore(VectorStore):
 
     # -- writes ------------------------------------------------------------------------
     def upsert(self, items: Sequence[MemoryItem], vectors: Sequence[Sequence[float]]) -> None:
-        if len(items) != len(vectors):
-            raise ValueError(
-                f"upsert got {len(items)} items but {len(vectors)} vectors; pass one per item."
-            )
-        if not items:
+        if not self.check_upsert(items, vectors):
             return
-        self.check_dimension(vectors)
         for i in items:
             rows.refuse_nul(i.user_id, i.id, i.content, i.type, i.session_id)
         latest = {(i.user_id, i.id): n for n, i in enumerate(items)}  # the last one wins
