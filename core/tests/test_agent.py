@@ -181,6 +181,26 @@ def test_base_url_without_model_names_agent_model():
         model_from_settings(load_settings(agent_base_url="http://127.0.0.1:11434/v1"))
 
 
+def test_agent_model_test_and_demo():
+    from pydantic_ai.models.function import FunctionModel
+
+    with pytest.raises(ConfigError, match=r"^AGENT_MODEL=test is PydanticAI's TestModel"):
+        model_from_settings(load_settings(agent_model="test"))
+    assert isinstance(model_from_settings(load_settings(agent_model="demo")), FunctionModel)
+
+
+def test_openai_prefix_picks_the_responses_api_and_openai_chat_chat_completions():
+    from pydantic_ai.models.openai import OpenAIChatModel, OpenAIResponsesModel
+
+    def built(name: str, **extra):
+        return model_from_settings(load_settings(agent_model=name, agent_api_key="sk-x", **extra))
+
+    assert type(built("openai:gpt-4o-mini")) is OpenAIResponsesModel
+    assert type(built("openai-responses:gpt-4o-mini")) is OpenAIResponsesModel
+    assert type(built("openai-chat:gpt-4o-mini")) is OpenAIChatModel
+    assert type(built("openai:llama3.2", agent_base_url="http://127.0.0.1:9/v1")) is OpenAIChatModel
+
+
 def test_base_url_builds_an_openai_compatible_model():
     from pydantic_ai.models.openai import OpenAIChatModel
 
@@ -242,10 +262,10 @@ def test_proposals_are_vetted_again_after_the_run():
 
 
 def test_agent_is_built_once_per_model_configuration():
-    first = agent_from_settings(load_settings(agent_model="test"))
-    assert agent_from_settings(load_settings(agent_model="test")) is first
+    first = agent_from_settings(load_settings(agent_model="demo"))
+    assert agent_from_settings(load_settings(agent_model="demo")) is first
     assert (
-        agent_from_settings(load_settings(agent_model="test", agent_temperature=0.1)) is not first
+        agent_from_settings(load_settings(agent_model="demo", agent_temperature=0.1)) is not first
     )
 
 
@@ -314,5 +334,10 @@ def test_llm_summarizer_provider_needs_the_agent_model():
         ConfigError, match=r"uses the agent's model\. No agent model configured: set AGENT_MODEL"
     ):
         build("summarizer", "llm", load_settings(), manager=pm)
-    summarizer = build("summarizer", "llm", load_settings(agent_model="test"), manager=pm)
+    with pytest.raises(
+        ConfigError, match="AGENT_MODEL=demo is pattern rules: use SUMMARIZER=extractive"
+    ):
+        build("summarizer", "llm", load_settings(agent_model="demo"), manager=pm)
+    real = load_settings(agent_model="openai:gpt-4o-mini", agent_api_key="sk-local")
+    summarizer = build("summarizer", "llm", real, manager=pm)
     assert isinstance(summarizer, LLMSummarizer) and summarizer.name == "llm"

@@ -11,7 +11,9 @@ import uvicorn
 from fastapi.testclient import TestClient
 from llm_memory.agent import build_agent
 from llm_memory.api import create_app
+from llm_memory.chat import ChatService
 from llm_memory.embedding.hash import HashEmbedder
+from llm_memory.errors import ConfigError
 from llm_memory.manager import MemoryManager
 from llm_memory.settings import load_settings
 from llm_memory.storage.memory import MemoryStore
@@ -180,8 +182,9 @@ def test_chat_over_http_persists_after_the_run(base, manager):
     assert response.status_code == 200, response.text
     reply = response.json()
     assert reply["response"] == "Noted." and reply["session_id"] == "s1"
-    assert [m["content"] for m in reply["memories_created"]] == ["The user likes green tea."]
-    assert reply["memories_retrieved"] == []
+    assert [m["content"] for m in reply["created"]] == ["The user likes green tea."]
+    assert reply["retrieved"] == []
+    assert (reply["memories_created"], reply["memories_retrieved"]) == (1, 0)  # the seed's counts
     assert "The user likes green tea." in [m.content for m in manager.list("alice")]
 
 
@@ -189,10 +192,43 @@ def test_chat_without_a_model_is_503_saying_what_to_set():
     with running(create_app(make_manager())) as url, client(url) as local:
         response = local.post("/chat", json={"user_id": "ada", "user_input": "hi"})
     assert response.status_code == 503
-    assert (
-        "set AGENT_MODEL" in response.json()["detail"]
-        and "AGENT_BASE_URL" in response.json()["detail"]
-    )
+    detail = response.json()["detail"]
+    assert "set AGENT_MODEL" in detail and "AGENT_BASE_URL" in detail
+    assert "AGENT_MODEL=demo" in detail and "\n" not in detail
+
+
+def test_chat_with_the_demo_model_over_http_stores_then_retrieves(tmp_path):
+    manager = make_manager(agent_model="demo")
+    with running(create_app(manager)) as url, client(url) as local:
+        first = local.post("/chat", json={"user_id": "ada", "user_input": "I like green tea."})
+        second = local.post(
+            "/chat",
+            json={"user_id": "ada", "user_input": "Which tea do I like?", "session_id": "s2"},
+        )
+        schema = local.get("/openapi.json").json()["components"]["schemas"]["ChatResponse"]
+    assert first.status_code == 200 and second.status_code == 200, (first.text, second.text)
+    one, two = first.json(), second.json()
+    assert one["response"].startswith("[offline demo model]")
+    assert [m["content"] for m in one["created"]] == ["The user likes green tea."]
+    assert (one["memories_created"], one["memories_retrieved"]) == (1, 0)
+    assert "The user likes green tea." in two["response"]
+    assert "The user likes green tea." in [r["memory"]["content"] for r in two["retrieved"]]
+    for reply in (one, two):
+        assert type(reply["memories_created"]) is int and type(reply["memories_retrieved"]) is int
+        assert reply["memories_created"] == len(reply["created"])
+        assert reply["memories_retrieved"] == len(reply["retrieved"])
+        assert reply["memories_forgotten"] == len(reply["forgotten"]) == 0
+    props = schema["properties"]
+    assert props["memories_created"]["type"] == props["memories_retrieved"]["type"] == "integer"
+    assert props["created"]["type"] == props["retrieved"]["type"] == "array"
+    assert {"response", "memories_created", "memories_retrieved"} <= set(schema["required"])
+
+
+def test_agent_model_test_is_refused_in_one_line(tmp_path):
+    with pytest.raises(
+        ConfigError, match=r"^AGENT_MODEL=test is PydanticAI's TestModel.*AGENT_MODEL=demo"
+    ):
+        ChatService(make_manager(agent_model="test"))
 
 
 def test_rate_limit_is_per_key_with_retry_after():

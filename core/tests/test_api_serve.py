@@ -41,7 +41,7 @@ def test_serve_answers_healthz_and_chats_through_a_loopback_model(tmp_path):
             )
             assert reply.status_code == 200, reply.text
             assert reply.json()["response"] == "Noted."
-            assert [m["content"] for m in reply.json()["memories_created"]] == [tea["content"]]
+            assert [m["content"] for m in reply.json()["created"]] == [tea["content"]]
             listed = http.get("/users/ada/memories", params={"type": "preference"}).json()
             assert [m["content"] for m in listed] == [tea["content"]]
         output = server.output()
@@ -64,3 +64,11 @@ def test_serve_refuses_malformed_keys(monkeypatch):
     monkeypatch.setenv("API_KEYS", '{"short": "admin"}')
     result = CliRunner().invoke(cli, ["serve", "--port", str(free_port())])
     assert result.exit_code == 1 and "at least 8 characters" in result.output
+
+
+def test_serve_refuses_agent_model_test_before_binding(monkeypatch):
+    monkeypatch.setenv("AGENT_MODEL", "test")
+    result = CliRunner().invoke(cli, ["serve", "--port", str(free_port())])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: AGENT_MODEL=test is PydanticAI's")

@@ -64,7 +64,7 @@ def test_memories_are_persisted_only_after_the_run(manager):
     )
     reply = ChatService(manager, build_agent(model)).chat("I like green tea", "ada", "s1")
     assert counts == [0]
-    assert [m.content for m in reply.memories_created] == ["The user likes green tea."]
+    assert [m.content for m in reply.created] == ["The user likes green tea."]
     assert reply.response == "Noted, you like green tea." and reply.session_id == "s1"
     facts = [i for i in stored(manager) if i.type != "episodic"]
     assert [(f.content, f.type, f.importance, f.session_id) for f in facts] == [
@@ -83,15 +83,12 @@ def test_a_second_chat_retrieves_the_memory(manager):
     second, seen = scripted(say("You like green tea."))
     with agent.override(model=second):
         reply = service.chat("which tea do I like?", "ada", "s2")
-    assert [m.memory.content for m in reply.memories_retrieved if m.memory.type != "episodic"] == [
+    assert [m.memory.content for m in reply.retrieved if m.memory.type != "episodic"] == [
         "The user likes green tea."
     ]
     assert "The user likes green tea." in seen[0][1].instructions
     assert (
-        ChatService(manager, build_agent(scripted(say("?"))[0]))
-        .chat("tea?", "bob")
-        .memories_retrieved
-        == []
+        ChatService(manager, build_agent(scripted(say("?"))[0])).chat("tea?", "bob").retrieved == []
     )
 
 
@@ -115,7 +112,7 @@ def test_invalid_tool_arguments_persist_nothing(manager):
     assert manager.store.count() == 0
     model, _ = scripted(call("update_memory", **bad), say("Sorry, I could not save that."))
     reply = ChatService(manager, build_agent(model)).chat("I am Ada", "ada")
-    assert reply.memories_created == [] and {i.type for i in stored(manager)} == {"episodic"}
+    assert reply.created == [] and {i.type for i in stored(manager)} == {"episodic"}
 
 
 def test_secrets_are_never_stored(manager):
@@ -124,7 +121,7 @@ def test_secrets_are_never_stored(manager):
         say("I won't keep that."),
     )
     reply = ChatService(manager, build_agent(model)).chat("remember my key", "ada")
-    assert reply.memories_created == []
+    assert reply.created == []
     assert all("sk-abc" not in i.content for i in stored(manager))
 
 
@@ -138,7 +135,7 @@ def test_forget_is_applied_after_the_run(manager):
 
     model, _ = scripted(call("forget_memory", memory_id=tea.id), check)
     reply = ChatService(manager, build_agent(model)).chat("forget that I like green tea", "ada")
-    assert during == [True] and reply.memories_forgotten == [tea.id]
+    assert during == [True] and reply.forgotten == [tea.id]
     assert manager.store.get("ada", [tea.id]) == []
 
 
@@ -201,7 +198,7 @@ def test_the_async_flow_matches_the_sync_one(manager):
     reply = asyncio.run(
         ChatService(manager, build_agent(model)).achat("I live in Oslo", "ada", "s1")
     )
-    assert [m.content for m in reply.memories_created] == ["The user lives in Oslo."]
+    assert [m.content for m in reply.created] == ["The user lives in Oslo."]
     assert len(stored(manager, kind="episodic")) == 2
 
 
@@ -216,8 +213,37 @@ def test_invalid_messages_are_refused_before_the_model_runs(manager):
 
 
 def test_no_model_configured_fails_in_one_line(manager):
-    with pytest.raises(ConfigError, match=r"set AGENT_MODEL .* and AGENT_BASE_URL"):
+    with pytest.raises(
+        ConfigError, match=r"set AGENT_MODEL .* with AGENT_BASE_URL .*AGENT_MODEL=demo"
+    ):
         ChatService(manager).chat("hello", "ada")
+
+
+def test_agent_model_demo_works_through_the_python_api(tmp_path):
+    manager = MemoryManager.from_settings(
+        storage_backend="memory", vector_store_dir=str(tmp_path / "s"), agent_model="demo"
+    )
+    service = ChatService(manager)
+    first = service.chat("My name is Ada.", "ada", "s1")
+    assert first.response.startswith("[offline demo model]")
+    assert [m.content for m in first.created] == ["The user's name is Ada."]
+    assert (first.memories_created, first.memories_retrieved) == (1, 0)
+    second = service.chat("What is my name?", "ada", "s2")
+    assert "The user's name is Ada." in second.response
+    assert second.memories_retrieved == len(second.retrieved) >= 1
+    dumped = second.model_dump(mode="json")
+    assert dumped["memories_created"] == 0 and dumped["created"] == []
+    # "demo" as the agent argument means the same model, whatever AGENT_MODEL says.
+    other = MemoryManager(MemoryStore(), HashEmbedder(dimension=256), settings=load_settings())
+    assert ChatService(other, "demo").chat("I live in Oslo.", "bo").memories_created == 1
+
+
+def test_agent_model_test_is_refused_before_any_message(manager):
+    settings = load_settings(agent_model="test")
+    refused = MemoryManager(MemoryStore(), HashEmbedder(dimension=256), settings=settings)
+    with pytest.raises(ConfigError, match=r"AGENT_MODEL=test .* use AGENT_MODEL=demo") as err:
+        ChatService(refused)
+    assert "\n" not in str(err.value)
 
 
 def test_message_history_is_rebuilt_from_the_store(manager):
@@ -247,7 +273,7 @@ def test_cli_chat_with_the_demo_model(monkeypatch, tmp_path):
         cli, ["chat", "--demo", "--user", "ada", "--json", "My name is Ada and I like green tea."]
     )
     assert first.exit_code == 0, first.output
-    created = json.loads(first.stdout)["memories_created"]
+    created = json.loads(first.stdout)["created"]
     assert {m["content"] for m in created} == {
         "The user's name is Ada.",
         "The user likes green tea.",
@@ -257,6 +283,30 @@ def test_cli_chat_with_the_demo_model(monkeypatch, tmp_path):
     )
     assert second.exit_code == 0, second.output
     assert "[offline demo model] From memory: The user's name is Ada." in second.stdout
+
+
+def test_cli_chat_with_agent_model_demo(monkeypatch, tmp_path):
+    monkeypatch.setenv("STORAGE_BACKEND", "memory")
+    monkeypatch.setenv("VECTOR_STORE_DIR", str(tmp_path / "store"))
+    monkeypatch.setenv("AGENT_MODEL", "demo")
+    runner = CliRunner()
+    first = runner.invoke(cli, ["chat", "-u", "ada", "--json", "I live in Oslo."])
+    assert first.exit_code == 0, first.output
+    reply = json.loads(first.stdout)
+    assert (reply["memories_created"], reply["memories_retrieved"]) == (1, 0)
+    assert [m["content"] for m in reply["created"]] == ["The user lives in Oslo."]
+    second = runner.invoke(cli, ["chat", "-u", "ada", "Where do I live?"])
+    assert second.exit_code == 0, second.output
+    assert "Offline demo model: pattern rules, not an LLM." in second.stderr
+    assert "The user lives in Oslo." in second.stdout
+
+
+def test_cli_chat_refuses_agent_model_test(monkeypatch):
+    monkeypatch.setenv("AGENT_MODEL", "test")
+    result = CliRunner().invoke(cli, ["chat", "hello"])
+    assert result.exit_code == 1
+    assert result.output.strip().startswith("Error: AGENT_MODEL=test is PydanticAI's TestModel")
+    assert len(result.output.strip().splitlines()) == 1
 
 
 def test_the_event_loop_flow_summarizes_with_the_llm_summarizer():

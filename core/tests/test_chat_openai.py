@@ -44,11 +44,11 @@ def test_memory_is_persisted_after_the_run_and_retrieved_next_time(server, servi
     reply = service.chat("I like green tea", "ada", "s1")
     assert during == [0]
     assert reply.response == "Noted: you like green tea."
-    assert [m.content for m in reply.memories_created] == [TEA["content"]]
+    assert [m.content for m in reply.created] == [TEA["content"]]
 
     server.add(text("You like green tea."))
     reply = service.chat("Which tea do I like?", "ada", "s2")
-    assert TEA["content"] in [m.memory.content for m in reply.memories_retrieved]
+    assert TEA["content"] in [m.memory.content for m in reply.retrieved]
     request = server.chat_requests()[-1]
     system = " ".join(m["content"] for m in request["messages"] if m["role"] == "system")
     assert TEA["content"] in system and "Never store secrets" in system
@@ -86,7 +86,31 @@ def test_malformed_tool_arguments_persist_nothing(server, service):
         tool_call("update_memory", '{"content": "The user is Ada", "importance": '), text("Sorry.")
     )
     reply = service.chat("I am Ada", "ada")
-    assert reply.memories_created == []
+    assert reply.created == []
     assert {i.type for i in service.manager.list("ada")} == {"episodic"}
     retry = server.chat_requests()[1]["messages"][-1]
     assert retry["role"] == "tool" and "Invalid JSON" in retry["content"]
+
+
+def test_openai_prefix_speaks_the_responses_api_and_base_url_chat_completions(server, monkeypatch):
+    # openai:<model> is PydanticAI's Responses API; OPENAI_BASE_URL points the SDK at the fake.
+    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-local")
+    settings = load_settings(agent_model="openai:fake-chat")
+    manager = MemoryManager(MemoryStore(), HashEmbedder(dimension=256), settings=settings)
+    server.add(tool_call("update_memory", TEA), text("Noted: green tea."))
+    with override_allow_model_requests(True):
+        reply = ChatService(manager).chat("I like green tea", "ada")
+    assert reply.response == "Noted: green tea." and reply.memories_created == 1
+    assert [m.content for m in reply.created] == [TEA["content"]]
+    sent = server.responses_requests()
+    assert len(sent) == 2 and server.chat_requests() == []
+    assert sent[0]["model"] == "fake-chat" and "Never store secrets" in sent[0]["instructions"]
+    assert {t["name"] for t in sent[0]["tools"]} >= {"update_memory", "forget_memory"}
+    assert any(i.get("type") == "function_call_output" for i in sent[1]["input"])
+
+
+def test_agent_base_url_stays_on_chat_completions(server, service):
+    server.add(text("Hello."))
+    assert service.chat("hi", "ada").response == "Hello."
+    assert len(server.chat_requests()) == 1 and server.responses_requests() == []

@@ -122,7 +122,7 @@ def test_demo_runs_offline_on_the_memory_backend(run) -> None:
     assert report["facts"] == 4 and report["episodic"] >= 5
     assert report["other_user_results"] == 0
     first, second = report["chat"]
-    assert "The user likes green tea." in [m["content"] for m in first["memories_created"]]
+    assert "The user likes green tea." in [m["content"] for m in first["created"]]
     assert "green tea" in second["response"]
     first = report["searches"][0]["results"][0]["memory"]["content"]
     assert "peanuts" in first or "sister" in first

@@ -201,8 +201,8 @@ def test_an_agent_correction_is_one_supersession(manager):
     reply = ChatService(manager, build_agent(FunctionModel(respond))).chat(
         "I don't live in Paris any more, I moved to Oslo", "ada"
     )
-    new = next(m for m in reply.memories_created if m.content == "The user lives in Oslo.")
-    assert reply.memories_forgotten == [old.id]
+    new = next(m for m in reply.created if m.content == "The user lives in Oslo.")
+    assert reply.forgotten == [old.id]
     events = manager.history(new.id, "ada")
     assert [(e.memory_id, e.kind) for e in events] == [
         (old.id, "created"),

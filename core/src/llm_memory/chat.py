@@ -2,7 +2,7 @@
 
 >>> service = ChatService(manager, demo_model())     # or ChatService(manager): AGENT_MODEL
 >>> reply = service.chat("I like green tea", user_id="ada", session_id="s1")
->>> reply.response, [m.content for m in reply.memories_created]
+>>> reply.response, reply.memories_created, [m.content for m in reply.created]
 
 One message is one transaction as far as the store allows: the agent's tools only change a
 :class:`MemoryState`; after the run, accepted proposals and the exchange itself (two episodic
@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field
 
 from llm_memory.agent.history import DEFAULT_SESSION, ConversationLog, Window, is_chat_history
 from llm_memory.agent.policy import corrections, vet
@@ -52,18 +52,46 @@ class ChatRequest(BaseModel):
 
 
 class ChatResponse(BaseModel):
-    """The reply, and what memory did: created, retrieved (with scores), forgotten."""
+    """The reply, and what memory did.
+
+    ``memories_created`` / ``memories_retrieved`` / ``memories_forgotten`` are counts (the
+    seed's contract: ``{"response": ..., "memories_created": 1, "memories_retrieved": 0}``);
+    the records themselves are under ``created``, ``retrieved`` (with scores) and ``forgotten``
+    (ids). The counts are derived from the lists, so they always agree.
+    """
 
     response: str
     user_id: str
     session_id: str
-    memories_created: list[MemoryItem] = Field(default_factory=list)
-    memories_retrieved: list[ScoredMemory] = Field(default_factory=list)
-    memories_forgotten: list[str] = Field(default_factory=list)
+    created: list[MemoryItem] = Field(
+        default_factory=list, description="Memories the agent proposed and the store accepted."
+    )
+    retrieved: list[ScoredMemory] = Field(
+        default_factory=list, description="Memories retrieved for this message, with scores."
+    )
+    forgotten: list[str] = Field(default_factory=list, description="Ids of forgotten memories.")
     proposals_refused: list[str] = Field(
         default_factory=list,
         description="Why proposed memories were not stored (secrets, invalid).",
     )
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def memories_created(self) -> int:
+        """How many memories this message created (``len(created)``)."""
+        return len(self.created)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def memories_retrieved(self) -> int:
+        """How many memories were retrieved for this message (``len(retrieved)``)."""
+        return len(self.retrieved)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def memories_forgotten(self) -> int:
+        """How many memories this message forgot (``len(forgotten)``)."""
+        return len(self.forgotten)
 
 
 @dataclass
@@ -83,8 +111,9 @@ class ChatService:
     :meth:`chat` from several threads at once.
 
     ``agent`` is a memory agent (:func:`llm_memory.agent.build_agent`), a PydanticAI model or
-    model string (an agent is built around it), or None: the model configured in
-    ``manager.settings`` (``AGENT_MODEL``…), resolved at the first message.
+    model string (an agent is built around it; ``"demo"`` is the offline demo model), or None:
+    the model configured in ``manager.settings`` (``AGENT_MODEL``…, ``demo`` included),
+    resolved at the first message.
     ``observe(name, seconds)`` receives the latency of ``retrieve`` and ``chat``.
     """
 
@@ -102,8 +131,17 @@ class ChatService:
         self.manager = manager
         self.log = ConversationLog(manager)
         self.observe = observe or (lambda name, seconds: None)
-        if agent is None or isinstance(agent, Agent):
+        if agent is None:
+            from llm_memory.agent.model import check_agent_model
+
+            check_agent_model(manager.settings)  # AGENT_MODEL=test: refused now, in one line
+            self._agent = None
+        elif isinstance(agent, Agent):
             self._agent = agent
+        elif agent == "demo":
+            from llm_memory.agent.demo import demo_model
+
+            self._agent = build_agent(demo_model())
         else:
             self._agent = build_agent(agent, temperature=manager.settings.agent_temperature)
 
@@ -216,9 +254,9 @@ class ChatService:
             response=output,
             user_id=state.user_id,
             session_id=turn.session_id,
-            memories_created=written[: len(proposals)],
-            memories_retrieved=state.active,
-            memories_forgotten=forgotten,
+            created=written[: len(proposals)],
+            retrieved=state.active,
+            forgotten=forgotten,
             proposals_refused=refused,
         )
 

@@ -1,4 +1,5 @@
-"""A scripted fake of OpenAI's ``POST /v1/chat/completions`` (tool calls included).
+"""A scripted fake of OpenAI's ``POST /v1/chat/completions`` and ``POST /v1/responses``
+(tool calls included).
 
 Each request takes the next step of the script: a text answer, tool calls, an error, or a
 function of the request returning one of those (to assert things while the client waits).
@@ -90,6 +91,14 @@ class FakeOpenAIChat(FakeServer):
         with self._script_lock:
             return len(self._script)
 
+    def responses_requests(self) -> list[dict[str, Any]]:
+        """The bodies of the Responses API requests received, in order."""
+        return [
+            r.body
+            for r in self.received()
+            if r.path.endswith("/responses") and isinstance(r.body, dict)
+        ]
+
     def chat_requests(self) -> list[dict[str, Any]]:
         """The bodies of the chat-completion requests received, in order."""
         return [
@@ -110,10 +119,14 @@ class FakeOpenAIChat(FakeServer):
         }
 
     def handle(self, request: Recorded) -> Reply:
-        if request.method != "POST" or not request.path.endswith("/chat/completions"):
+        responses = request.path.endswith("/responses")
+        if request.method != "POST" or not (
+            responses or request.path.endswith("/chat/completions")
+        ):
             return self.error(404, f"Invalid URL ({request.method} {request.path})")
-        if not isinstance(request.body.get("messages"), list) or not request.body["messages"]:
-            return self.error(400, "'messages' must be a non-empty array")
+        field = "input" if responses else "messages"
+        if not isinstance(request.body.get(field), list) or not request.body[field]:
+            return self.error(400, f"'{field}' must be a non-empty array")
         with self._script_lock:
             step = self._script.popleft() if self._script else None
         if step is None:
@@ -122,7 +135,61 @@ class FakeOpenAIChat(FakeServer):
             step = step(request)
         if isinstance(step, Error):
             return self.error(step.status, step.message)
-        return 200, {"x-request-id": f"req_{next(self._ids)}"}, self._completion(request.body, step)
+        answer = (self._response if responses else self._completion)(request.body, step)
+        return 200, {"x-request-id": f"req_{next(self._ids)}"}, answer
+
+    def _response(self, body: dict[str, Any], step: Text | ToolCalls) -> dict[str, Any]:
+        """A Responses API ``response`` object: one message, or one function call per tool call."""
+        output: list[dict[str, Any]]
+        if isinstance(step, Text):
+            text_part = {"type": "output_text", "text": step.content, "annotations": []}
+            output = [
+                {
+                    "type": "message",
+                    "id": f"msg_{next(self._ids)}",
+                    "status": "completed",
+                    "role": "assistant",
+                    "content": [text_part],
+                }
+            ]
+        else:
+            output = [
+                {
+                    "type": "function_call",
+                    "id": f"fc_{next(self._ids)}",
+                    "call_id": f"call_{next(self._ids)}",
+                    "name": name,
+                    "arguments": args if isinstance(args, str) else json.dumps(args),
+                    "status": "completed",
+                }
+                for name, args in step.calls
+            ]
+        prompt = count_tokens(json.dumps(body.get("input")))
+        completion = count_tokens(json.dumps(output))
+        return {
+            "id": f"resp_{next(self._ids)}",
+            "object": "response",
+            "created_at": int(time.time()),
+            "status": "completed",
+            "model": body.get("model") or self.model,
+            "output": output,
+            "error": None,
+            "incomplete_details": None,
+            "instructions": body.get("instructions"),
+            "metadata": {},
+            "parallel_tool_calls": True,
+            "temperature": body.get("temperature"),
+            "top_p": None,
+            "tool_choice": body.get("tool_choice") or "auto",
+            "tools": body.get("tools") or [],
+            "usage": {
+                "input_tokens": prompt,
+                "input_tokens_details": {"cached_tokens": 0},
+                "output_tokens": completion,
+                "output_tokens_details": {"reasoning_tokens": 0},
+                "total_tokens": prompt + completion,
+            },
+        }
 
     def _completion(self, body: dict[str, Any], step: Text | ToolCalls) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": None, "refusal": None}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
 
     from llm_memory.settings import Settings
 
+log = logging.getLogger("llm_memory.agent")
 MemoryAgent = Agent[MemoryState, str]
 SUMMARY_KEY = "conversation_summary"
 
@@ -85,7 +87,7 @@ def agent_from_settings(settings: Settings) -> MemoryAgent:
 
     Raises :class:`llm_memory.errors.ConfigError` (one line, what to set) without a model.
     """
-    from llm_memory.agent.model import model_from_settings
+    from llm_memory.agent.model import DEMO, DEMO_NOTICE, model_from_settings
 
     secret = settings.agent_api_key.get_secret_value() if settings.agent_api_key else None
     key = (settings.agent_model, settings.agent_base_url, secret, settings.agent_temperature)
@@ -94,4 +96,6 @@ def agent_from_settings(settings: Settings) -> MemoryAgent:
             _cache[key] = build_agent(
                 model_from_settings(settings), temperature=settings.agent_temperature
             )
+            if (settings.agent_model or "").strip() == DEMO:
+                log.warning(DEMO_NOTICE)
         return _cache[key]

@@ -1,4 +1,10 @@
-"""The agent's model, from settings: a PydanticAI model string, or an OpenAI-compatible server."""
+"""The agent's model, from settings: a PydanticAI model string, an OpenAI-compatible server,
+or ``demo`` (the offline pattern-rule model of :mod:`llm_memory.agent.demo`, not an LLM).
+
+Which OpenAI API a setting picks: ``openai:<model>`` (and ``openai-responses:``) speaks the
+Responses API, PydanticAI's default for that prefix; ``openai-chat:<model>`` and any model
+with ``AGENT_BASE_URL`` (vLLM, Ollama, LiteLLM, llama.cpp) speak chat completions.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +17,32 @@ if TYPE_CHECKING:
 
     from llm_memory.settings import Settings
 
+#: ``AGENT_MODEL`` value of the offline demo model (pattern rules, not an LLM).
+DEMO = "demo"
+DEMO_NOTICE = "AGENT_MODEL=demo: the offline demo model answers (pattern rules, not an LLM)."
 NO_MODEL = (
-    "No agent model configured: set AGENT_MODEL (a PydanticAI model such as openai:gpt-4o-mini), "
-    "and AGENT_BASE_URL for a local OpenAI-compatible server (Ollama, vLLM, llama.cpp)."
+    "No agent model configured: set AGENT_MODEL to a PydanticAI model (e.g. openai:gpt-4o-mini), "
+    "with AGENT_BASE_URL for an OpenAI-compatible server (Ollama, vLLM, llama.cpp), "
+    "or AGENT_MODEL=demo for the offline demo model (pattern rules, not an LLM)."
 )
 NO_OPENAI = "The agent's OpenAI client is not installed: pip install 'llm-memory[openai]'"
-_OPENAI_PREFIXES = ("openai:", "openai-chat:")
+_OPENAI_PREFIXES = ("openai:", "openai-chat:", "openai-responses:")
+#: Names PydanticAI accepts that cannot serve a chat, refused before anything starts.
+_REFUSED = {
+    "test": "AGENT_MODEL=test is PydanticAI's TestModel for unit tests (it calls every tool with "
+    "made-up arguments); use AGENT_MODEL=demo for an offline model, or a real model.",
+}
+
+
+def check_agent_model(settings: Settings) -> None:
+    """Refuse, without importing PydanticAI, a configured model that cannot chat (one line).
+
+    ``serve`` calls this before binding; a missing model is not an error here (the memory
+    endpoints work without one; ``/chat`` answers 503 naming what to set).
+    """
+    name = (settings.agent_model or "").strip()
+    if name in _REFUSED:
+        raise ConfigError(_REFUSED[name])
 
 
 def model_from_settings(settings: Settings) -> Model:
@@ -24,7 +50,12 @@ def model_from_settings(settings: Settings) -> Model:
 
     Raises :class:`ConfigError` with one line that says what to set or install.
     """
+    check_agent_model(settings)
     name = (settings.agent_model or "").strip()
+    if name == DEMO:
+        from llm_memory.agent.demo import demo_model
+
+        return demo_model()
     if not name:
         if settings.agent_base_url:
             raise ConfigError(
@@ -38,7 +69,9 @@ def model_from_settings(settings: Settings) -> Model:
             _strip_openai(name), base_url=settings.agent_base_url, api_key=api_key
         )
     if name.startswith(_OPENAI_PREFIXES) and api_key:
-        return openai_chat_model(_strip_openai(name), api_key=api_key)
+        if name.startswith("openai-chat:"):
+            return openai_chat_model(_strip_openai(name), api_key=api_key)
+        return openai_responses_model(_strip_openai(name), api_key=api_key)
     return _infer(name)
 
 
@@ -56,6 +89,16 @@ def openai_chat_model(
     except Exception as exc:  # pydantic-ai's UserError: no key for api.openai.com
         raise ConfigError(_key_hint(model_name, exc)) from exc
     return OpenAIChatModel(model_name, provider=provider)
+
+
+def openai_responses_model(model_name: str, *, api_key: str | None = None) -> Model:
+    """An ``OpenAIResponsesModel`` (what ``openai:`` means to PydanticAI) with this key."""
+    try:
+        from pydantic_ai.models.openai import OpenAIResponsesModel
+        from pydantic_ai.providers.openai import OpenAIProvider
+    except ImportError as exc:
+        raise ConfigError(NO_OPENAI) from exc
+    return OpenAIResponsesModel(model_name, provider=OpenAIProvider(api_key=api_key))
 
 
 def _infer(name: str) -> Model:

@@ -26,11 +26,16 @@ def chat(
 ) -> None:
     """Chat with memory: answer MESSAGE, or start an interactive session without one.
 
-    The model is AGENT_MODEL (e.g. openai:gpt-4o-mini); with AGENT_BASE_URL, any
-    OpenAI-compatible server (Ollama, vLLM, llama.cpp). Memories the agent proposes are
-    saved after each reply.
+    The model is AGENT_MODEL (e.g. openai:gpt-4o-mini, Responses API); with AGENT_BASE_URL,
+    any OpenAI-compatible server (Ollama, vLLM, llama.cpp; chat completions). AGENT_MODEL=demo
+    (or --demo) is the offline demo model: pattern rules, not an LLM. Memories the agent
+    proposes are saved after each reply; --json prints the reply with counts
+    (memories_created, memories_retrieved) and records (created, retrieved).
     """
-    service = _through_server(demo) or _local_service(demo)
+    service = _through_server(demo)
+    if service is None:
+        demo = demo or (get_settings().agent_model or "").strip() == "demo"
+        service = _local_service(demo)
     if demo and not as_json:
         click.secho("Offline demo model: pattern rules, not an LLM.", fg="yellow", err=True)
     if message is not None:
@@ -83,13 +88,13 @@ def _show(reply: Any, as_json: bool) -> None:
         emit_json(reply.model_dump(mode="json"))
         return
     click.echo(reply.response)
-    for item in reply.memories_created:
+    for item in reply.created:
         click.secho(
             f"  + remembered ({item.type}, {item.importance:.2f}): {item.content}",
             fg="green",
             err=True,
         )
-    for memory_id in reply.memories_forgotten:
+    for memory_id in reply.forgotten:
         click.secho(f"  - forgot {memory_id}", fg="yellow", err=True)
     for reason in reply.proposals_refused:
         click.secho(f"  ! {reason}", fg="red", err=True)

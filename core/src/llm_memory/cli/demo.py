@@ -102,7 +102,7 @@ def _chat(manager: Any, user_id: str, say: Any) -> list[dict[str, Any]]:
 
     configured = manager.settings.agent_model or manager.settings.agent_base_url
     service = ChatService(manager, None if configured else demo_model())
-    label = configured or DEMO_LABEL
+    label = DEMO_LABEL if configured in (None, "demo") else configured
     say(
         f"\n5. Chat through the agent ({label}); it proposes memories, persisted only after the run:"
     )
@@ -111,8 +111,8 @@ def _chat(manager: Any, user_id: str, say: Any) -> list[dict[str, Any]]:
         reply = service.chat(message, user_id, session_id="demo-chat")
         turns.append(reply.model_dump(mode="json"))
         say(f"   you: {message}\n   agent: {reply.response}")
-        created = ", ".join(repr(m.content) for m in reply.memories_created if m.type != "episodic")
-        say(f"   (retrieved {len(reply.memories_retrieved)}; stored {created or 'no new facts'})")
+        created = ", ".join(repr(m.content) for m in reply.created if m.type != "episodic")
+        say(f"   (retrieved {reply.memories_retrieved}; stored {created or 'no new facts'})")
     return turns
 
 

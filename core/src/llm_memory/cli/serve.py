@@ -48,6 +48,9 @@ def serve(
     port = port or settings.api_port
     keys = settings.api_keys.get_secret_value()
     KeyRing(keys)  # refuse malformed keys before binding
+    from llm_memory.agent.model import check_agent_model
+
+    check_agent_model(settings)
     if not keys and not is_loopback(host):
         raise ConfigError(
             f"Refusing to listen on {host} without API keys: set API_KEYS "
@@ -56,6 +59,7 @@ def serve(
     if workers > 1:
         _refuse_unshareable(ctx, workers)
     configure_logging(log_level)
+    _say_model(settings)
     if not keys:
         click.echo(
             f"No API keys configured: listening on loopback only (http://{host}:{port}); "
@@ -86,6 +90,21 @@ def serve(
         )
     # Workers import the whole stack before they answer the supervisor's health check.
     uvicorn.run("llm_memory.api:app", workers=workers, timeout_worker_healthcheck=60, **options)
+
+
+def _say_model(settings: Any) -> None:
+    """Say when /chat answers with the demo model, or not at all."""
+    from llm_memory.agent.model import DEMO, DEMO_NOTICE
+
+    name = (settings.agent_model or "").strip()
+    if name == DEMO:
+        click.echo(DEMO_NOTICE, err=True)
+    elif not name:
+        click.echo(
+            "No AGENT_MODEL set: /chat answers 503 until one is (AGENT_MODEL=demo for the "
+            "offline demo model); the memory endpoints work without it.",
+            err=True,
+        )
 
 
 def _refuse_unshareable(ctx: click.Context, workers: int) -> None:

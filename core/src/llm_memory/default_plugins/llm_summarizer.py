@@ -9,10 +9,15 @@ from llm_memory.providers import Provider
 
 
 def _llm(options: None, settings: Any) -> object:
-    from llm_memory.agent.model import model_from_settings
+    from llm_memory.agent.model import DEMO, model_from_settings
     from llm_memory.errors import ConfigError
     from llm_memory.summarize.llm import LLMSummarizer
 
+    if (settings.agent_model or "").strip() == DEMO:
+        raise ConfigError(
+            "The llm summarizer needs a language model, and AGENT_MODEL=demo is pattern rules: "
+            "use SUMMARIZER=extractive, or set AGENT_MODEL to a real model."
+        )
     try:
         model = model_from_settings(settings)
     except ConfigError as exc:
