@@ -117,6 +117,52 @@ def test_stats_purge_reindex_config_plugins(run, monkeypatch) -> None:
     assert "memory" in plugins[0]["providers"]["storage"]
 
 
+def test_config_shows_sources_and_the_selected_providers_settings(run, monkeypatch, tmp_path):
+    (tmp_path / "llm-memory.toml").write_text(
+        'collection = "notes"\nembedding_provider = "openai"\n'
+        '[openai]\nmodel = "text-embedding-3-large"\n[memory]\npath = "mem.json"\n'
+    )
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-hidden-123")
+    monkeypatch.setenv("MEMORY_STORE_PATH", "env.json")
+    data = json.loads(run("config", "--json").stdout)
+    assert data["config_file"] == "llm-memory.toml"
+    sources = data["sources"]
+    assert (sources["storage_backend"], sources["collection"], sources["scorer"]) == (
+        "environment",
+        "file",
+        "default",
+    )
+    providers = {p["kind"]: p for p in data["providers"]}
+    openai = providers["embedder"]
+    assert openai["name"] == "openai" and openai["distribution"].startswith("llm-memory-openai")
+    assert (
+        openai["settings"]["api_key"] == "********"
+        and openai["sources"]["api_key"] == "environment"
+    )
+    assert openai["settings"]["model"] == "text-embedding-3-large"
+    assert openai["sources"]["model"] == "file" and openai["sources"]["timeout"] == "default"
+    assert openai["variables"]["organization"] == "OPENAI_ORGANIZATION"
+    memory = providers["storage"]
+    assert (memory["settings"]["path"], memory["sources"]["path"]) == ("env.json", "environment")
+    assert providers["summarizer"]["settings"] == {} and "reranker" not in providers
+    human = run("config").stdout
+    assert "sk-hidden-123" not in human and "sk-hidden-123" not in json.dumps(data)
+    assert "# embedding provider 'openai' (llm-memory-openai" in human
+    assert any(
+        line.split()[:3] == ["OPENAI_MODEL", "text-embedding-3-large", "file"]
+        for line in human.splitlines()
+    )
+    assert any(line.split() == ["COLLECTION", "notes", "file"] for line in human.splitlines())
+
+
+def test_config_shows_a_provider_that_cannot_be_built(run, monkeypatch):
+    monkeypatch.setenv("SCORER", "nope")
+    data = json.loads(run("config", "--json").stdout)
+    scorer = next(p for p in data["providers"] if p["kind"] == "scorer")
+    assert scorer["error"].startswith("Unknown scorer 'nope'")
+    assert "cannot be built: Unknown scorer 'nope'" in run("config").stdout
+
+
 def test_demo_runs_offline_on_the_memory_backend(run) -> None:
     report = json.loads(run("demo", "--json").stdout)
     assert report["facts"] == 4 and report["episodic"] >= 5

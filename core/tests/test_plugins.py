@@ -190,3 +190,19 @@ def test_one_table_of_hook_kinds_names_spec_label_setting_and_base() -> None:
         assert kind.setting == KIND_SETTINGS[name] and kind.setting.lower() in Settings.model_fields
         module, _, attr = kind.base.partition(":")
         assert isinstance(getattr(importlib.import_module(module), attr), type)
+
+
+def test_load_plugins_naming_a_missing_plugin_says_so(monkeypatch, caplog) -> None:
+    from llm_memory.plugins import PluginManager
+
+    monkeypatch.setenv("LLM_MEMORY_LOAD_PLUGINS", "llm-memory-chroma,llm-memory-lancdb")
+    with caplog.at_level("WARNING", logger="llm_memory.plugins"):
+        pm = PluginManager()
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and "\n" not in warnings[0]
+    assert warnings[0].startswith(
+        "llm-memory: LLM_MEMORY_LOAD_PLUGINS names 'llm-memory-lancdb', which is not installed; "
+        "did you mean llm-memory-lancedb?"
+    )
+    assert "chroma" in pm.providers("storage")
+    assert [e.distribution for e in pm.load_errors] == ["llm-memory-lancdb"]

@@ -96,13 +96,17 @@ class MemoryManager:
     def from_settings(
         cls, settings: Settings | None = None, *, config_file: str | None = None, **overrides: Any
     ) -> MemoryManager:
-        """Build every part from settings (environment, ``llm-memory.toml``, overrides)."""
+        """Build every part from settings (environment, ``llm-memory.toml``, overrides).
+
+        ``overrides`` are settings by name (``storage_backend="lancedb"``) or a provider's own
+        settings as a dict (``lancedb={"uri": "s3://…"}``); an unknown name is refused.
+        """
         from llm_memory.plugins import build
 
         if settings is None:
             settings = load_settings(config_file, **overrides)
         elif overrides:
-            settings = settings.model_copy(update=overrides)
+            settings = settings.with_overrides(**overrides)
         embedder = build("embedder", settings.embedding_provider, settings)
         embedder = _maybe_cached(embedder, settings)
         store = build("storage", settings.storage_backend, settings)

@@ -9,14 +9,17 @@ Environment variables:
 
 ``LLM_MEMORY_LOAD_PLUGINS``
     Comma-separated distribution or entry-point names to load; empty loads none.
-    Unset loads every installed plugin.
+    Unset loads every installed plugin. A name that no installed plugin has is reported
+    (one warning line on stderr, and by ``llm-memory plugins``).
 ``LLM_MEMORY_TRACE_PLUGINS``
     Set to 1 to print every hook call and its result to stderr.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import logging
 import os
 import sys
 from collections.abc import Iterable
@@ -30,6 +33,7 @@ from llm_memory import hookspecs
 from llm_memory.errors import ConfigError, ProviderLoadError, ProviderNotFound
 from llm_memory.providers import KIND_LABELS, KIND_SETTINGS, KINDS, Provider
 
+log = logging.getLogger("llm_memory.plugins")
 ENTRY_POINT_GROUP = "llm_memory"
 CORE_DISTRIBUTION = "llm-memory"
 
@@ -98,9 +102,13 @@ class PluginManager:
     def _load_entry_points(self) -> None:
         wanted = os.environ.get("LLM_MEMORY_LOAD_PLUGINS")
         allow = None if wanted is None else {w.strip() for w in wanted.split(",") if w.strip()}
+        installed: set[str] = set()  # distribution and entry-point names
+        dists: set[str] = set()
         for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
             dist = ep.dist.name if ep.dist else ep.name
             version = ep.dist.version if ep.dist else ""
+            installed |= {dist, ep.name}
+            dists.add(dist)
             if allow is not None and dist not in allow and ep.name not in allow:
                 continue
             if self.pm.get_plugin(ep.name) is not None:
@@ -114,6 +122,18 @@ class PluginManager:
                 self.load_errors.append(
                     LoadError(dist, version, ep.name, f"{type(exc).__name__}: {exc}")
                 )
+        for name in sorted((allow or set()) - installed):
+            self._not_installed(name, installed, dists)
+
+    def _not_installed(self, name: str, installed: set[str], dists: set[str]) -> None:
+        close = difflib.get_close_matches(name, sorted(installed), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        message = (
+            f"LLM_MEMORY_LOAD_PLUGINS names {name!r}, which is not installed{hint} "
+            f"(installed plugins: {', '.join(sorted(dists)) or 'none'})"
+        )
+        log.warning("llm-memory: %s", message)
+        self.load_errors.append(LoadError(name, "", name, message))
 
     # -- providers ---------------------------------------------------------------------
     def providers(self, kind: str) -> dict[str, Provider]:

@@ -3,11 +3,18 @@
 Precedence: explicit overrides > environment variables > the TOML file > defaults. The
 TOML file's top-level keys are these settings in lowercase; a table named after a provider
 (``[chroma]``, ``[openai]``…) holds that provider's own settings, which its settings model
-validates (environment variables with the provider's prefix win over the table).
+validates (environment variables with the provider's prefix win over the table). Overrides
+take the same shape: ``load_settings(storage_backend="lancedb", lancedb={"uri": "…"})``, and
+a provider's table given as an override wins over its environment variables.
+
+Unknown names are refused in one line naming the nearest valid one: an override, a TOML key
+or table, and an ``LLM_MEMORY_*`` environment variable (that prefix is llm-memory's own;
+other variables cannot be checked, the environment holds unrelated ones).
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import threading
@@ -26,6 +33,16 @@ from pydantic_settings import (
 from llm_memory.errors import ConfigError
 
 DEFAULT_CONFIG_FILE = "llm-memory.toml"
+#: llm-memory's own environment variables besides the settings' (which have no prefix).
+OWN_VARIABLES = (
+    "LLM_MEMORY_API_KEY",
+    "LLM_MEMORY_CONFIG",
+    "LLM_MEMORY_DEBUG",
+    "LLM_MEMORY_LOAD_PLUGINS",
+    "LLM_MEMORY_SERVE_SCHEDULE",
+    "LLM_MEMORY_TRACE_PLUGINS",
+    "LLM_MEMORY_URL",
+)
 
 #: API key -> "admin", or the user ids the key may touch. JSON text (env) or a TOML table.
 ApiKeys = Annotated[
@@ -155,6 +172,34 @@ class Settings(BaseSettings):
         """The TOML table named ``name`` (a provider's own settings), or ``{}``."""
         return dict((self.__pydantic_private__ or {}).get("toml", {}).get(name, {}))
 
+    def provider_arguments(self, name: str) -> dict[str, Any]:
+        """Provider ``name``'s settings given as an override (``lancedb={...}``), or ``{}``."""
+        return dict((self.__pydantic_private__ or {}).get("provider_args", {}).get(name, {}))
+
+    def source(self, name: str) -> str:
+        """Where setting ``name`` came from: argument, environment, file or default."""
+        private = self.__pydantic_private__ or {}
+        if name in private.get("args", ()):
+            return "argument"
+        if _in_environment(name):
+            return "environment"
+        if name in private.get("toml", {}):
+            return "file"
+        return "default"
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        """A copy with ``overrides`` applied, checked like :func:`load_settings`'s."""
+        fields, providers = _split_overrides(overrides)
+        try:
+            updated = type(self).model_validate({**dict(self), **fields})
+        except ValidationError as exc:
+            raise ConfigError(describe_validation_error(exc)) from exc
+        private = dict(self.__pydantic_private__ or {})
+        private["args"] = {*private.get("args", ()), *fields}
+        private["provider_args"] = {**private.get("provider_args", {}), **providers}
+        updated.__pydantic_private__ = private
+        return updated
+
 
 _lock = threading.Lock()
 
@@ -173,7 +218,12 @@ def _find_config(config_file: str | os.PathLike[str] | None) -> Path | None:
 
 
 def load_settings(config_file: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
-    """Build :class:`Settings`; errors become one line naming the setting to fix."""
+    """Build :class:`Settings`; errors become one line naming the setting to fix.
+
+    ``overrides`` are settings by field name, or provider tables (``chroma={"host": …}``).
+    """
+    _check_own_variables()
+    fields, providers = _split_overrides(overrides)
     path = _find_config(config_file)
     toml: dict[str, Any] = {}
     if path is not None:
@@ -181,26 +231,102 @@ def load_settings(config_file: str | os.PathLike[str] | None = None, **overrides
             toml = tomllib.loads(path.read_text())
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"Cannot read config file {str(path)!r}: {exc}") from exc
+        _check_file(toml, path)
     with _lock:
         Settings._toml_file = path
         try:
-            settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+            settings = Settings(**fields)
         except ValidationError as exc:
             raise ConfigError(describe_validation_error(exc, env=True)) from exc
         finally:
             Settings._toml_file = None
-    settings.__pydantic_private__ = {"toml": toml, "config_file": path}
+    settings.__pydantic_private__ = {
+        "toml": toml,
+        "config_file": path,
+        "args": set(fields),
+        "provider_args": providers,
+    }
     return settings
+
+
+# -- refusing unknown names --------------------------------------------------------------------
+def _nearest(name: str, valid: Any, show: str = "{!r}") -> str:
+    close = difflib.get_close_matches(name, sorted(valid), n=1, cutoff=0.6)
+    return f"; did you mean {show.format(close[0])}?" if close else ""
+
+
+def _split_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, dict]]:
+    """Settings fields, and provider tables; anything else is refused."""
+    fields: dict[str, Any] = {}
+    providers: dict[str, dict[str, Any]] = {}
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key in Settings.model_fields:
+            fields[key] = value
+        elif isinstance(value, dict) and key in provider_names():
+            providers[key] = value
+        else:
+            valid = [*Settings.model_fields, *provider_names()]
+            raise ConfigError(
+                f"Unknown setting {key!r}{_nearest(key, valid)} (`llm-memory config` lists the "
+                "settings; a provider's own go in a dict named after it, e.g. lancedb={'uri': ...})."
+            )
+    return fields, providers
+
+
+def _check_file(toml: dict[str, Any], path: Path) -> None:
+    for key, value in toml.items():
+        if key in Settings.model_fields:
+            continue
+        if isinstance(value, dict):
+            names = provider_names()  # only now: it loads the plugins
+            if key not in names:
+                raise ConfigError(
+                    f"Unknown table [{key}] in {str(path)!r}: not a setting nor a provider"
+                    f"{_nearest(key, names, '[{}]')} (provider tables: {', '.join(sorted(names))})."
+                )
+            continue
+        raise ConfigError(
+            f"Unknown setting {key!r} in {str(path)!r}{_nearest(key, Settings.model_fields)} "
+            "(`llm-memory config` lists the settings)."
+        )
+
+
+def _check_own_variables() -> None:
+    for name in os.environ:
+        upper = name.upper()
+        if upper.startswith("LLM_MEMORY_") and upper not in OWN_VARIABLES:
+            raise ConfigError(
+                f"Unknown environment variable {name}{_nearest(upper, OWN_VARIABLES, '{}')} "
+                f"(LLM_MEMORY_* variables are llm-memory's own: {', '.join(OWN_VARIABLES)})."
+            )
+
+
+def provider_names() -> set[str]:
+    """Names a provider table may have: every installed provider's, and the well-known ones."""
+    from llm_memory.plugins import KNOWN_PROVIDERS, get_plugin_manager
+    from llm_memory.providers import KINDS
+
+    pm = get_plugin_manager()
+    names = {name for kind in KINDS for name in pm.providers(kind)}
+    return names | set(KNOWN_PROVIDERS) | {e.entry_point for e in pm.load_errors}
+
+
+def _in_environment(name: str) -> bool:
+    upper = name.upper()
+    return any(key.upper() == upper for key in os.environ)
 
 
 def build_options(model: type[BaseSettings], settings: Settings, section: str) -> BaseSettings:
     """Validate a provider's settings model from the environment and its TOML table."""
     try:
         from_env = model().model_dump(exclude_unset=True)
-        return model(**{**settings.section(section), **from_env})
+        arguments = settings.provider_arguments(section)
+        return model(**{**settings.section(section), **from_env, **arguments})
     except ValidationError as exc:
         raise ConfigError(
-            describe_validation_error(exc, env=True, prefix=_env_prefix(model))
+            describe_validation_error(exc, env=True, prefix=_env_prefix(model), model=model)
         ) from exc
 
 
@@ -208,18 +334,27 @@ def _env_prefix(model: type[BaseSettings]) -> str:
     return str(model.model_config.get("env_prefix") or "")
 
 
-def describe_validation_error(exc: ValidationError, env: bool = False, prefix: str = "") -> str:
+def describe_validation_error(
+    exc: ValidationError, env: bool = False, prefix: str = "", model: type[Any] | None = None
+) -> str:
     """One line for invalid settings, naming each field and its environment variable."""
-    return "Invalid settings: " + validation_problems(exc, env=env, prefix=prefix)
+    return "Invalid settings: " + validation_problems(exc, env=env, prefix=prefix, model=model)
 
 
-def validation_problems(exc: ValidationError, env: bool = False, prefix: str = "") -> str:
-    """Every problem of a validation error on one line: ``field: message; …``."""
+def validation_problems(
+    exc: ValidationError, env: bool = False, prefix: str = "", model: type[Any] | None = None
+) -> str:
+    """Every problem of a validation error on one line: ``field: message; …``.
+
+    With ``model``, an unknown key names the nearest of the model's fields."""
     problems = []
     for err in exc.errors():
         field = ".".join(str(p) for p in err["loc"]) or "input"
         name = f"{field} ({(prefix + field).upper()})" if env and err["loc"] else field
-        problems.append(f"{name}: {err['msg']}")
+        message = err["msg"]
+        if model is not None and err["type"] == "extra_forbidden":
+            message = "unknown setting" + _nearest(field, model.model_fields)
+        problems.append(f"{name}: {message}")
     return "; ".join(problems)
 
 

@@ -38,21 +38,30 @@ def plugins(as_json: bool) -> None:
 @click.command()
 @json_option
 def config(as_json: bool) -> None:
-    """The effective settings (secrets masked) and where they came from."""
-    from llm_memory.settings import masked
+    """The effective settings (secrets masked) and where each came from (default, file,
+    environment, argument), then the selected providers' own settings."""
+    from llm_memory.settings_report import report
 
-    settings = get_settings()
-    values = masked(settings)
+    data = report(get_settings())
     if as_json:
-        emit_json(
-            {
-                "config_file": str(settings.config_file) if settings.config_file else None,
-                "settings": values,
-            }
-        )
+        emit_json(data)
         return
-    click.echo(f"# config file: {settings.config_file or 'none'}")
-    table([(k.upper(), v) for k, v in values.items()], ["variable", "value"], max_width=80)
+    click.echo(f"# config file: {data['config_file'] or 'none'}")
+    rows = [(k.upper(), v, data["sources"][k]) for k, v in data["settings"].items()]
+    table(rows, ["variable", "value", "source"], max_width=80)
+    for provider in data["providers"]:
+        where = f" ({provider['distribution']})" if provider["distribution"] else ""
+        click.echo(f"\n# {provider['label']} {provider['name']!r}{where}")
+        if provider["error"]:
+            click.echo(f"  cannot be built: {provider['error']}")
+        elif not provider["settings"]:
+            click.echo("  no settings of its own")
+        else:
+            rows = [
+                (provider["variables"][f], v, provider["sources"][f])
+                for f, v in provider["settings"].items()
+            ]
+            table(rows, ["variable", "value", "source"], max_width=80)
 
 
 @click.command()
