@@ -52,6 +52,26 @@ def test_serve_answers_healthz_and_chats_through_a_loopback_model(tmp_path):
     assert len(model.chat_requests()) == 2
 
 
+@pytest.mark.server
+def test_serve_with_agent_model_demo_answers_the_seeds_contract(tmp_path):
+    port = free_port()
+    env = {"AGENT_MODEL": "demo", "VECTOR_STORE_DIR": str(tmp_path / "store")}  # embedded Chroma
+    argv = [LLM_MEMORY, "serve", "--port", str(port)]
+    with (
+        run_server(argv, port, "/healthz", timeout=60, env=env) as server,
+        httpx.Client(base_url=server.url, timeout=60) as http,
+    ):
+        first = http.post("/chat", json={"user_id": "ada", "user_input": "I like green tea."})
+        second = http.post("/chat", json={"user_id": "ada", "user_input": "Which tea do I like?"})
+        output = server.output()
+    assert first.status_code == second.status_code == 200, (first.text, second.text)
+    one, two = first.json(), second.json()
+    assert (one["memories_created"], one["memories_retrieved"]) == (1, 0)
+    assert two["memories_created"] == 0 and two["memories_retrieved"] == len(two["retrieved"]) >= 1
+    assert "The user likes green tea." in two["response"]
+    assert "AGENT_MODEL=demo: the offline demo model answers (pattern rules, not an LLM)." in output
+
+
 def test_serve_refuses_a_public_address_without_keys():
     result = CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0", "--port", str(free_port())])
     assert result.exit_code == 1

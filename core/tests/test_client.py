@@ -171,6 +171,8 @@ def test_chat_through_the_client(tmp_path):
         with serve(tmp_path, **env) as running, MemoryClient(running.url, "ada-key-123") as m:
             reply = m.chat("I like green tea", "ada")
             assert reply.response == "Noted."
+            assert (reply.memories_created, reply.memories_retrieved) == (1, 0)
+            assert [x.content for x in reply.created] == [tea["content"]]
             assert [x.content for x in m.list("ada", types=["preference"])] == [tea["content"]]
 
 
