@@ -102,6 +102,12 @@ def test_a_misspelled_argument_is_refused_naming_the_nearest() -> None:
     assert "\n" not in message
     with pytest.raises(ConfigError, match="Unknown setting 'max_active'"):
         load_settings(max_active=3)
+    with pytest.raises(ConfigError, match="did you mean 'embedding_provider'"):
+        load_settings(embeding_provider=None)  # refused even when it would change nothing
+    from llm_memory.settings import Settings
+
+    with pytest.raises(ConfigError, match="did you mean 'embedding_model'"):
+        Settings(embeding_model="x")
     settings = load_settings(storage_backend="memory")
     with pytest.raises(ConfigError, match="did you mean 'storage_backend'"):
         MemoryManager.from_settings(settings, storge_backend="memory")

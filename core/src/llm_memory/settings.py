@@ -164,6 +164,15 @@ class Settings(BaseSettings):
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=cls._toml_file))
         return tuple(sources)
 
+    def __init__(self, **values: Any) -> None:
+        unknown = [k for k in values if k not in type(self).model_fields and not k.startswith("_")]
+        if unknown:  # the other sources (environment, file) are checked by load_settings
+            raise ConfigError(
+                f"Unknown setting {unknown[0]!r}{_nearest(unknown[0], type(self).model_fields)} "
+                "(`llm-memory config` lists the settings)."
+            )
+        super().__init__(**values)
+
     @property
     def config_file(self) -> Path | None:
         return self.__pydantic_private__.get("config_file") if self.__pydantic_private__ else None
@@ -224,6 +233,7 @@ def load_settings(config_file: str | os.PathLike[str] | None = None, **overrides
     """
     _check_own_variables()
     fields, providers = _split_overrides(overrides)
+    fields = {k: v for k, v in fields.items() if v is not None}  # None: the other sources decide
     path = _find_config(config_file)
     toml: dict[str, Any] = {}
     if path is not None:
@@ -260,8 +270,6 @@ def _split_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[st
     fields: dict[str, Any] = {}
     providers: dict[str, dict[str, Any]] = {}
     for key, value in overrides.items():
-        if value is None:
-            continue
         if key in Settings.model_fields:
             fields[key] = value
         elif isinstance(value, dict) and key in provider_names():
