@@ -282,6 +282,15 @@ def test_demo_model_extracts_facts_and_preferences():
     }
 
 
+def test_demo_model_proposes_nothing_for_a_question():
+    agent = build_agent(demo_model())
+    state = MemoryState(user_id="ada")
+    agent.run_sync("What do I like to drink? Do I live in Oslo", deps=state)
+    assert state.proposed == []
+    agent.run_sync("Where do I live? I live in Bergen.", deps=state)
+    assert [p.content for p in state.proposed] == ["The user lives in Bergen."]
+
+
 def test_demo_model_answers_from_active_memories_and_forgets():
     agent = build_agent(demo_model())
     name, tea = scored("The user's name is Ada.", "fact"), scored("The user likes green tea.")

@@ -75,6 +75,12 @@ _RULES: list[tuple[re.Pattern[str], str, float, str]] = [
         "The user dislikes {0}.",
     ),
 ]
+_SENTENCE = re.compile(r"[^.!?]+[.!?]*")
+_QUESTION = re.compile(
+    r"^\s*(?:what|where|who|whom|whose|which|when|why|how|do|does|did|is|are|am|can|could|"
+    r"would|will|should|have|has)\b",
+    re.I,
+)
 _FORGET = re.compile(r"\bforget (?:that |about |the fact that )?(.+)", re.I)
 _ACTIVE = re.compile(r"^- id=(\w+) type=(\w+) importance=[\d.]+: (.*)$", re.M)
 
@@ -101,9 +107,16 @@ def _respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
     return _text(_answer(prompt, active))
 
 
+def _statements(prompt: str) -> Iterator[str]:
+    """The sentences of ``prompt`` that state something: "what do I like?" proposes nothing."""
+    for sentence in _SENTENCE.findall(prompt):
+        if not sentence.rstrip().endswith("?") and not _QUESTION.match(sentence):
+            yield sentence
+
+
 def _update_calls(prompt: str) -> Iterator[ToolCallPart]:
     for pattern, type_, importance, template in _RULES:
-        for match in pattern.finditer(prompt):
+        for match in (m for s in _statements(prompt) for m in pattern.finditer(s)):
             parts = [g.strip() for g in match.groups()]
             if type_ == "fact" and template.startswith("The user's name"):
                 parts = [p.title() if p.islower() else p for p in parts]
