@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -19,6 +20,14 @@ from llm_memory_chroma.store import ChromaStore
 from llm_memory_testing.storage import INFO, item, vec
 
 THREADS, WRITES = 4, 25
+
+
+def spread(i: int) -> list[float]:
+    """Write ``i``'s vector: ``WRITES`` directions 14° apart on a circle. (``vec(1, n, i)``
+    made neighbours nearly parallel, cosine 0.99995, and approximate search may pick either.)"""
+    angle = 2 * math.pi * i / WRITES
+    return vec(math.cos(angle), math.sin(angle))
+
 
 # A second process: opens the embedded store and writes one memory ("ready"), closes it on
 # the first line it reads ("closed"), opens it again on the next ("ready"), then waits.
@@ -75,10 +84,9 @@ def test_threads_writing_at_once_lose_nothing(open_store) -> None:
             start.wait()
             for i in range(WRITES):
                 memory = item(i, f"user-{n}", content=f"thread {n} write {i}")
-                store.upsert([memory], [vec(1, n, i)])
+                store.upsert([memory], [spread(i)])
                 assert (
-                    store.query(vec(1, n, i), MemoryFilter(f"user-{n}"), k=1)[0].item.id
-                    == memory.id
+                    store.query(spread(i), MemoryFilter(f"user-{n}"), k=1)[0].item.id == memory.id
                 )
         except BaseException as exc:  # surfaced below; a thread's exception is otherwise lost
             errors.append(exc)
