@@ -237,7 +237,8 @@ def test_missing_openai_sdk_says_what_to_install(monkeypatch):
         model_from_settings(
             load_settings(agent_model="openai:gpt-4o", agent_base_url="http://127.0.0.1:9/v1")
         )
-    assert "pip install 'llm-memory[openai]'" in str(err.value)
+    assert "core[openai]'" in str(err.value)  # from this checkout: pip install './core[openai]'
+    assert "llm-memory[openai]" not in str(err.value)  # PyPI's llm-memory is another project
 
 
 def test_real_model_requests_are_forbidden_in_tests():

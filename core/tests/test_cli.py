@@ -199,8 +199,9 @@ def test_missing_backend_error_says_how_to_fix(tmp_path) -> None:
     result = _cli("list", "--user", "u", cwd=tmp_path, LLM_MEMORY_LOAD_PLUGINS="")
     assert result.returncode == 1
     assert result.stderr.strip() == (
-        "Error: Unknown storage backend 'chroma'. Installed: memory. Install it with: "
-        "pip install llm-memory-chroma, or choose an installed one with STORAGE_BACKEND=memory."
+        "Error: Storage backend 'chroma' comes from llm-memory-chroma, which is installed but "
+        "not loaded: LLM_MEMORY_LOAD_PLUGINS='' does not name it. Add llm-memory-chroma to "
+        "LLM_MEMORY_LOAD_PLUGINS (or unset it), or choose a loaded one with STORAGE_BACKEND=memory."
     )
 
 

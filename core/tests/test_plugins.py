@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from llm_memory import Provider, hookimpl
+from llm_memory import Provider, hookimpl, plugins
 from llm_memory.errors import ConfigError, ProviderLoadError, ProviderNotFound
 from llm_memory.plugins import PluginManager, build
 from llm_memory.providers import KINDS
@@ -73,7 +73,8 @@ def test_unknown_provider_lists_installed_and_the_pip_command() -> None:
     message = str(info.value)
     assert "Unknown storage backend 'lancedb'" in message
     assert "Installed: memory" in message
-    assert "pip install llm-memory-lancedb" in message
+    assert "Install it with: pip install " in message
+    assert "plugins/lancedb" in message  # from a checkout: its directory, not a PyPI name
     assert "STORAGE_BACKEND=memory" in message
     assert "\n" not in message
 
@@ -106,6 +107,35 @@ def test_a_provider_whose_sdk_is_missing_names_the_install_command() -> None:
     pm.register(NeedsSdk(), name="vendor", distribution=("llm-memory-vendor", "0.1"))
     with pytest.raises(ProviderLoadError, match="pip install llm-memory-vendor"):
         build("storage", "vendor", load_settings(), manager=pm)
+
+
+def test_install_hint_from_a_checkout_names_the_plugin_directory(monkeypatch, tmp_path) -> None:
+    root = plugins.checkout_root()
+    assert root is not None and (root / "plugins" / "chroma" / "pyproject.toml").is_file()
+    monkeypatch.chdir(root)
+    assert plugins.install_hint("llm-memory-chroma") == "pip install ./plugins/chroma"
+    assert plugins.install_hint("llm-memory", "openai") == "pip install './core[openai]'"
+    monkeypatch.chdir(tmp_path)  # outside the checkout: an absolute path that still works
+    assert plugins.install_hint("llm-memory-s3") == f"pip install {root / 'plugins/s3_snapshot'}"
+
+
+def test_install_hint_without_a_checkout_does_not_claim_pypi(monkeypatch) -> None:
+    monkeypatch.setattr(plugins, "checkout_root", lambda: None)
+    hint = plugins.install_hint("llm-memory-chroma")
+    assert "llm-memory-chroma" in hint and "plugins/chroma" in hint
+    assert "not published on PyPI" in hint
+
+
+def test_a_plugin_left_out_by_load_plugins_is_named_not_reinstalled(monkeypatch) -> None:
+    monkeypatch.setenv("LLM_MEMORY_LOAD_PLUGINS", "llm-memory-cohere")
+    pm = PluginManager()
+    assert "llm-memory-chroma" in pm.excluded
+    with pytest.raises(ProviderNotFound) as info:
+        pm.get("storage", "chroma")
+    message = str(info.value)
+    assert "installed but not loaded" in message
+    assert "LLM_MEMORY_LOAD_PLUGINS='llm-memory-cohere' does not name it" in message
+    assert "pip install" not in message
 
 
 def test_provider_settings_are_validated_with_the_variable_named(monkeypatch) -> None:

@@ -19,13 +19,18 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import json
 import logging
 import os
+import shlex
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 import pluggy
 
@@ -54,7 +59,68 @@ KNOWN_PROVIDERS: dict[str, str] = {
     "openai": "llm-memory-openai",
     "cohere": "llm-memory-cohere",
     "s3": "llm-memory-s3",
+    "postgres": "llm-memory-postgres",
 }
+
+#: Where each distribution lives in a checkout of the repository, for "install it with" hints
+#: (the plugin distributions are installed from the source tree; they are not on PyPI, where
+#: the name ``llm-memory`` belongs to an unrelated project).
+SOURCE_DIRS: dict[str, str] = {
+    CORE_DISTRIBUTION: "core",
+    "llm-memory-chroma": "plugins/chroma",
+    "llm-memory-lancedb": "plugins/lancedb",
+    "llm-memory-postgres": "plugins/postgres",
+    "llm-memory-openai": "plugins/openai_embed",
+    "llm-memory-cohere": "plugins/cohere_embed",
+    "llm-memory-s3": "plugins/s3_snapshot",
+    "llm-memory-testing": "testing",
+}
+
+
+def checkout_root() -> Path | None:
+    """The repository checkout the core was installed from, if it can still be found.
+
+    An editable install runs from ``<root>/core/src``; a ``pip install ./core`` records its
+    source directory in the distribution's ``direct_url.json`` (PEP 610).
+    """
+    candidates = [Path(__file__).resolve().parents[3]]
+    try:
+        raw = metadata.distribution(CORE_DISTRIBUTION).read_text("direct_url.json")
+        url = json.loads(raw or "{}").get("url", "")
+        if url.startswith("file://"):
+            candidates.append(Path(url2pathname(urlparse(url).path)).parent)
+    except (metadata.PackageNotFoundError, ValueError, OSError):
+        pass
+    for root in candidates:
+        if (root / "core" / "pyproject.toml").is_file() and (root / "plugins").is_dir():
+            return root
+    return None
+
+
+def install_hint(distribution: str, extra: str | None = None) -> str:
+    """The command that installs ``distribution`` the way the core itself was installed.
+
+    From a checkout: ``pip install ./plugins/chroma`` (relative to the current directory
+    when inside it, else absolute). Otherwise the distribution's name, with where it lives
+    in the source tree; nothing claims it is on PyPI.
+    """
+    where = SOURCE_DIRS.get(distribution)
+    root = checkout_root() if where else None
+    if where and root is not None and (root / where / "pyproject.toml").is_file():
+        path = root / where
+        try:
+            shown = f"./{path.relative_to(Path.cwd()).as_posix()}"
+        except ValueError:
+            shown = str(path)
+        target = f"{shown}[{extra}]" if extra else shown
+        return f"pip install {shlex.quote(target)}"
+    if where:
+        target = f"{where}[{extra}]" if extra else where
+        return (
+            f"pip install {shlex.quote(target)} from a checkout of the llm-memory source tree "
+            f"(distribution {distribution}, not published on PyPI)"
+        )
+    return f"pip install {distribution}"
 
 
 @dataclass(frozen=True)
@@ -75,6 +141,8 @@ class PluginManager:
         self.pm.add_hookspecs(hookspecs)
         self.load_errors: list[LoadError] = []
         self.distributions: dict[str, tuple[str, str]] = {}  # plugin name -> (dist, version)
+        #: Installed distributions that LLM_MEMORY_LOAD_PLUGINS left out.
+        self.excluded: set[str] = set()
         self._providers: dict[str, dict[str, Provider]] | None = None
         for module_name in DEFAULT_PLUGINS:
             module = importlib.import_module(module_name)
@@ -110,6 +178,7 @@ class PluginManager:
             installed |= {dist, ep.name}
             dists.add(dist)
             if allow is not None and dist not in allow and ep.name not in allow:
+                self.excluded.add(dist)
                 continue
             if self.pm.get_plugin(ep.name) is not None:
                 continue
@@ -187,8 +256,24 @@ class PluginManager:
         choose = (
             f"{KIND_SETTINGS[kind]}={next(iter(available))}" if available else KIND_SETTINGS[kind]
         )
-        if name in KNOWN_PROVIDERS:
-            hint = f" Install it with: pip install {KNOWN_PROVIDERS[name]}, or choose an installed one with {choose}."
+        dist = KNOWN_PROVIDERS.get(name)
+        wanted = os.environ.get("LLM_MEMORY_LOAD_PLUGINS")
+        if dist in self.excluded:
+            raise ProviderNotFound(
+                f"{label.capitalize()} {name!r} comes from {dist}, which is installed but not "
+                f"loaded: LLM_MEMORY_LOAD_PLUGINS={wanted!r} does not name it. Add {dist} to "
+                f"LLM_MEMORY_LOAD_PLUGINS (or unset it), or choose a loaded one with {choose}."
+            )
+        if dist is not None:
+            hint = (
+                f" Install it with: {install_hint(dist)}; or choose an installed one with {choose}."
+            )
+        elif self.excluded:
+            hint = (
+                f" LLM_MEMORY_LOAD_PLUGINS={wanted!r} leaves out installed plugins "
+                f"({', '.join(sorted(self.excluded))}); add the one that provides it, "
+                f"or set {choose}."
+            )
         else:
             hint = f" Run `llm-memory plugins` to see what is installed, or set {choose}."
         raise ProviderNotFound(f"Unknown {label} {name!r}. Installed: {installed}.{hint}")
@@ -272,5 +357,5 @@ def build(kind: str, name: str, settings: Any, manager: PluginManager | None = N
     except ModuleNotFoundError as exc:
         raise ProviderLoadError(
             f"{KIND_LABELS[kind].capitalize()} {name!r} needs the module {exc.name!r}, which is not "
-            f"installed. Install it with: pip install {provider.distribution}"
+            f"installed. Install it with: {install_hint(provider.distribution)}"
         ) from exc

@@ -25,7 +25,20 @@ NO_MODEL = (
     "with AGENT_BASE_URL for an OpenAI-compatible server (Ollama, vLLM, llama.cpp), "
     "or AGENT_MODEL=demo for the offline demo model (pattern rules, not an LLM)."
 )
-NO_OPENAI = "The agent's OpenAI client is not installed: pip install 'llm-memory[openai]'"
+
+
+def no_openai() -> str:
+    """The one-line error for a missing OpenAI client, with an install command that works."""
+    from llm_memory.plugins import CORE_DISTRIBUTION, checkout_root, install_hint
+
+    hint = (
+        install_hint(CORE_DISTRIBUTION, "openai")
+        if checkout_root()
+        else "pip install 'pydantic-ai-slim[openai]'"
+    )
+    return f"The agent's OpenAI client is not installed: {hint}"
+
+
 _OPENAI_PREFIXES = ("openai:", "openai-chat:", "openai-responses:")
 #: Names PydanticAI accepts that cannot serve a chat, refused before anything starts.
 _REFUSED = {
@@ -83,7 +96,7 @@ def openai_chat_model(
         from pydantic_ai.models.openai import OpenAIChatModel
         from pydantic_ai.providers.openai import OpenAIProvider
     except ImportError as exc:
-        raise ConfigError(NO_OPENAI) from exc
+        raise ConfigError(no_openai()) from exc
     try:
         provider = OpenAIProvider(base_url=base_url, api_key=api_key)
     except Exception as exc:  # pydantic-ai's UserError: no key for api.openai.com
@@ -97,7 +110,7 @@ def openai_responses_model(model_name: str, *, api_key: str | None = None) -> Mo
         from pydantic_ai.models.openai import OpenAIResponsesModel
         from pydantic_ai.providers.openai import OpenAIProvider
     except ImportError as exc:
-        raise ConfigError(NO_OPENAI) from exc
+        raise ConfigError(no_openai()) from exc
     return OpenAIResponsesModel(model_name, provider=OpenAIProvider(api_key=api_key))
 
 
@@ -109,7 +122,7 @@ def _infer(name: str) -> Model:
         return infer_model(name)
     except ImportError as exc:
         if name.startswith(_OPENAI_PREFIXES):
-            raise ConfigError(NO_OPENAI) from exc
+            raise ConfigError(no_openai()) from exc
         raise ConfigError(
             f"AGENT_MODEL {name!r} needs a client that is not installed: {_one_line(exc)}"
         ) from exc
