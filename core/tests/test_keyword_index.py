@@ -236,3 +236,50 @@ def test_hybrid_search_off_builds_no_index(tmp_path):
         assert manager.retrieve("vector search", "alice")[0].memory.content.startswith("plain")
     # Only the history log (not a keyword index) is kept beside the store.
     assert [p.name for p in tmp_path.glob("*.sqlite3")] == ["memory_store.history.sqlite3"]
+
+
+def test_equal_counts_do_not_hide_a_write_and_a_delete_made_elsewhere(tmp_path):
+    """Process B's index; A writes X and deletes an older Y through the store directly (the
+    counts stay equal); B reopens: X is keyword-searchable, Y is not, and the rows in
+    step are not rewritten (no full rebuild)."""
+    settings = load_settings(storage_backend="memory", vector_store_dir=tmp_path)
+    with MemoryManager.from_settings(settings) as manager:
+        kept = manager.write_memory("the quokka sleeps in the shade", "alice")
+        older = manager.write_memory("an ancient zorblax sighting", "alice")
+        path, table = index_location(manager.store, settings)
+    with sqlite3.connect(path) as db:
+        kept_row = db.execute(
+            f'SELECT rowid FROM "{table}_docs" WHERE memory_id = ?', (kept.id,)
+        ).fetchone()
+    store = MemoryStore(tmp_path / "memory_store.json")
+    store.upsert([mem("a fresh vextrium report")], HashEmbedder().embed_documents(["x"]))
+    assert store.delete("alice", [older.id]) == 1
+    assert store.count() == 2
+    store.close()
+    with MemoryManager.from_settings(settings) as manager:
+        index = manager.keyword_index
+        assert index.count() == 2
+        assert len(ids(index, "vextrium")) == 1
+        assert ids(index, "zorblax") == []
+        assert ids(index, "quokka") == [kept.id]
+        found = manager.retrieve("vextrium", "alice", limit=2)
+        assert found[0].memory.content == "a fresh vextrium report"
+    with sqlite3.connect(path) as db:
+        assert (
+            db.execute(
+                f'SELECT rowid FROM "{table}_docs" WHERE memory_id = ?', (kept.id,)
+            ).fetchone()
+            == kept_row
+        )
+
+
+def test_a_memory_changed_elsewhere_is_re_indexed_on_open(tmp_path):
+    settings = load_settings(storage_backend="memory", vector_store_dir=tmp_path)
+    with MemoryManager.from_settings(settings) as manager:
+        item = manager.write_memory("my favourite bird is the kestrel", "alice")
+    store = MemoryStore(tmp_path / "memory_store.json")
+    store.update([item.model_copy(update={"content": "my favourite bird is the plover"})])
+    store.close()
+    with MemoryManager.from_settings(settings) as manager:
+        assert ids(manager.keyword_index, "plover") == [item.id]
+        assert ids(manager.keyword_index, "kestrel") == []

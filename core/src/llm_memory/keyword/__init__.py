@@ -5,8 +5,9 @@ FTS5 table next to the store's data holding each memory's stemmed terms (through
 :func:`llm_memory.text.content_terms`, so queries and documents are tokenised alike), the
 terms of its neighbouring conversation turns, and its date. The indexed store
 (:mod:`llm_memory.storage.indexed`) keeps it in step on every write and delete; on open it
-is rebuilt from the store when it is new or of an older format, and brought in step when
-its row count differs from the store's. :func:`keyword_side_for` chooses between it, the
+is rebuilt from the store when it is new or of an older format, and otherwise brought in
+step by comparing each user's ids and row signatures with the store (not the row count:
+a write and a delete elsewhere leave it equal), re-indexing only the rows that differ. :func:`keyword_side_for` chooses between it, the
 keyword side a backend carries itself, and the backend's native full-text index.
 """
 

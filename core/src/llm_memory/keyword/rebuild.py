@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Protocol
 
 from llm_memory.keyword.base import KeywordIndex
-from llm_memory.models import MemoryItem
+from llm_memory.models import MemoryItem, as_utc
 from llm_memory.storage import PAGE, VectorStore
 
 #: Turns before and after a turn that count as its neighbours (ingest_conversation's rule).
 BEFORE, AFTER = 2, 1
 GAP = timedelta(hours=1)
+
+
+def signature(item: MemoryItem) -> str:
+    """What the keyword row of ``item`` is built from, hashed: a row whose signature differs
+    from the stored memory's is out of step (its content, type, date or session changed)."""
+    created = int(as_utc(item.created_at).timestamp() * 1_000_000)
+    text = "\x1f".join((item.content, item.type, str(created), item.session_id or ""))
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:20]
 
 
 class SyncableIndex(KeywordIndex, Protocol):
@@ -22,6 +31,7 @@ class SyncableIndex(KeywordIndex, Protocol):
 
     def count(self, user_id: str | None = None) -> int: ...
     def ids(self, user_id: str) -> set[str]: ...
+    def signatures(self, user_id: str, ids: Sequence[str] | None = None) -> dict[str, str]: ...
     def users(self) -> set[str]: ...
     def has_links(self, user_id: str) -> bool: ...
     def prune_links(self, user_id: str, keep: set[str]) -> None: ...
@@ -30,23 +40,46 @@ class SyncableIndex(KeywordIndex, Protocol):
 def sync(index: SyncableIndex, store: VectorStore) -> str | None:
     """Bring ``index`` in step with ``store``; returns what it did, if anything.
 
-    A new index (or one of an older format) is rebuilt; one whose row count differs from
-    the store's (a write or delete that reached only one of them) has its missing rows
-    added and its extra rows removed, keeping the context of the others.
+    A new index (or one of an older format) is rebuilt. Otherwise every user's memories
+    are compared with the index by id and signature (a hash of what a row is built from:
+    content, type, date, session), not by count: a write and a delete that reached only
+    the store leave the counts equal. Missing and changed rows are (re-)indexed, extra
+    rows removed; the other rows, and the links between turns, are kept.
     """
     if index.fresh:
         rebuild(index, store)
         return "rebuilt"
-    if index.count() == store.count():
-        return None
+    changed = False
     for user_id in sorted(set(store.users()) | index.users()):
-        have = index.ids(user_id)
+        have = index.signatures(user_id)
         stored = list(store.iter_memories(user_id))
         wanted = {m.id for m in stored}
-        index.delete(user_id, [i for i in have if i not in wanted])
-        index.add([m for m in stored if m.id not in have])
-        index.prune_links(user_id, wanted)
-    return "synced"
+        extra = [i for i in have if i not in wanted]
+        stale = [m for m in stored if have.get(m.id) != signature(m)]
+        if extra:
+            index.delete(user_id, extra)
+        if stale:
+            index.add(stale)
+        if extra or stale:
+            index.prune_links(user_id, wanted)
+            changed = True
+    return "synced" if changed else None
+
+
+def apply(index: SyncableIndex, written: Sequence[MemoryItem]) -> int:
+    """Index those of ``written`` (memories read back from the store) whose rows are
+    missing or differ; returns how many. Rows already in step are left alone."""
+    by_user: dict[str, list[MemoryItem]] = {}
+    for item in written:
+        by_user.setdefault(item.user_id, []).append(item)
+    done = 0
+    for user_id, items in by_user.items():
+        have = index.signatures(user_id, [m.id for m in items])
+        stale = [m for m in items if have.get(m.id) != signature(m)]
+        if stale:
+            index.add(stale)
+            done += len(stale)
+    return done
 
 
 def rebuild(index: SyncableIndex, store: VectorStore) -> int:

@@ -13,12 +13,14 @@ import contextlib
 import hashlib
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
-from datetime import datetime
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Protocol
 
 from llm_memory.errors import LLMMemoryError
 from llm_memory.keyword import rebuild as rebuilding
+from llm_memory.keyword.rebuild import signature
 from llm_memory.models import MemoryItem, as_utc
 from llm_memory.sqlite import connect
 from llm_memory.storage import MemoryFilter
@@ -30,13 +32,21 @@ if TYPE_CHECKING:
 __all__ = ["SqliteKeywordIndex"]
 
 #: Bumped when the schema or what is indexed changes: an older index is rebuilt on open.
-FORMAT = f"fts5-v2/{TOKENISER_VERSION}"
+FORMAT = f"fts5-v3/{TOKENISER_VERSION}"
 #: BM25 weights of the columns: own terms, neighbouring turns, date words.
 WEIGHTS = {"terms": 1.0, "context": 0.5, "date": 0.5}
 #: Terms arrive stemmed and lowercased; FTS5 only splits them on spaces.
 TOKENIZE = "unicode61 remove_diacritics 0 tokenchars ''''"
 MAX_QUERY_TERMS = 64
 _CHUNK = 500  # ids per IN (...) list
+#: Seconds each pull from a shared store re-reads before the previous pull's start.
+OVERLAP = 5.0
+
+
+class ChangeSource(Protocol):
+    """A shared store that can list what was written to it since a time (its own stamp)."""
+
+    def written_since(self, since: datetime) -> list[MemoryItem]: ...
 
 
 class SqliteKeywordIndex:
@@ -52,6 +62,9 @@ class SqliteKeywordIndex:
         self.path = path
         self.table = table
         self.store: VectorStore | None = None
+        self._source: ChangeSource | None = None
+        self.every = 0.0
+        self.synced_at = self.pulled_at = 0.0
         self._lock = threading.RLock()
         try:
             self._db = connect(path)
@@ -77,7 +90,7 @@ class SqliteKeywordIndex:
             db.execute(
                 f'CREATE TABLE "{t}_docs" (rowid INTEGER PRIMARY KEY, user_id TEXT NOT NULL, '
                 "memory_id TEXT NOT NULL, type TEXT, created_us INTEGER, session_id TEXT, "
-                "UNIQUE (user_id, memory_id))"
+                "sig TEXT, UNIQUE (user_id, memory_id))"
             )
             db.execute(
                 f'CREATE VIRTUAL TABLE "{t}_fts" USING fts5(owner, terms, context, date, '
@@ -135,10 +148,18 @@ class SqliteKeywordIndex:
             linked = {u for u in {i.user_id for i in items} if self._has_links(db, u)}
             first = db.execute(f'SELECT COALESCE(MAX(rowid), 0) + 1 FROM "{t}_docs"').fetchone()[0]
             db.executemany(
-                f'INSERT INTO "{t}_docs" (rowid, user_id, memory_id, type, created_us, session_id) '
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                f'INSERT INTO "{t}_docs" (rowid, user_id, memory_id, type, created_us, session_id, '
+                "sig) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (first + n, i.user_id, i.id, i.type, _us(i.created_at), i.session_id)
+                    (
+                        first + n,
+                        i.user_id,
+                        i.id,
+                        i.type,
+                        _us(i.created_at),
+                        i.session_id,
+                        signature(i),
+                    )
                     for n, i in enumerate(items)
                 ],
             )
@@ -289,6 +310,8 @@ class SqliteKeywordIndex:
     def search(self, text: str, flt: MemoryFilter, k: int) -> list[tuple[str, float]]:
         """The ``k`` best BM25 matches among ``flt``'s memories: ``(memory_id, score)``,
         best first, scores positive (higher is better)."""
+        if self._source is not None:
+            self.catch_up()
         terms = list(dict.fromkeys(content_terms(text)))[:MAX_QUERY_TERMS]
         if not terms or k <= 0 or flt.types == ():
             return []
@@ -321,6 +344,23 @@ class SqliteKeywordIndex:
             )
             return {r[0] for r in rows}
 
+    def signatures(self, user_id: str, ids: Sequence[str] | None = None) -> dict[str, str]:
+        """``{memory id: signature}`` of this user's rows, or of those of ``ids`` it has
+        (see :func:`~llm_memory.keyword.rebuild.signature`)."""
+        sql = f'SELECT memory_id, sig FROM "{self.table}_docs" WHERE user_id = ?'
+        with self._lock:
+            if ids is None:
+                return {m: s or "" for m, s in self._db.execute(sql, (user_id,))}
+            out: dict[str, str] = {}
+            wanted = list(dict.fromkeys(ids))
+            for start in range(0, len(wanted), _CHUNK):
+                chunk = wanted[start : start + _CHUNK]
+                rows = self._db.execute(
+                    f"{sql} AND memory_id IN ({', '.join('?' * len(chunk))})", [user_id, *chunk]
+                )
+                out.update((m, s or "") for m, s in rows)
+            return out
+
     def users(self) -> set[str]:
         with self._lock:
             return {
@@ -346,9 +386,56 @@ class SqliteKeywordIndex:
 
     # -- consistency with the store ------------------------------------------------------
     def sync(self, store: VectorStore) -> str | None:
-        """Rebuild a new index from ``store``, or add and remove rows to match its count."""
+        """Rebuild a new index from ``store``, or add, re-index and remove the rows that
+        differ from it (by id and signature)."""
         self.store = store
-        return rebuilding.sync(self, store)
+        started = time.time()
+        done = rebuilding.sync(self, store)
+        self.synced_at = self.pulled_at = started
+        return done
+
+    def follow(self, source: ChangeSource, every: float) -> None:
+        """Pull the memories written to ``source`` by other processes at most ``every``
+        seconds before a search (the store is shared: a server other processes write).
+
+        A search started at time t sees every write committed before t - ``every``:
+        either the last pull began after it, or the search pulls first. Each pull re-reads
+        :data:`OVERLAP` seconds before the previous one, for a write stamped before it
+        committed or by a clock a little behind.
+        """
+        self._source = source
+        self.every = every
+
+    def catch_up(self, force: bool = False) -> int:
+        """Pull what was written to the followed store since the last pull, if one is due;
+        returns how many rows were (re-)indexed. Runs under the index lock, so a write or
+        delete of this process (store first, then index) is never undone by a pull."""
+        source = self._source
+        if source is None:
+            return 0
+        with self._lock:
+            now = time.time()
+            if not force and now - self.pulled_at < self.every:
+                return 0
+            since = datetime.fromtimestamp(self.pulled_at - OVERLAP, UTC)
+            changed = source.written_since(since)
+            done = rebuilding.apply(self, changed)
+            self.pulled_at = now
+            return done
+
+    def freshness(self) -> dict[str, object]:
+        """How current this index is with its store: when it was synced and last pulled."""
+        out: dict[str, object] = {"synced_at": _iso(self.synced_at)}
+        if self._source is not None:
+            out.update(
+                {
+                    "follows": "shared store",
+                    "pull_every_s": self.every,
+                    "last_pull_at": _iso(self.pulled_at),
+                    "lag_bound_s": self.every,
+                }
+            )
+        return out
 
     def rebuild(self, store: VectorStore | None = None) -> int:
         """Re-index every memory of ``store`` (default: the store it was synced with)."""
@@ -378,6 +465,10 @@ def _where(flt: MemoryFilter) -> tuple[str, list[object]]:
         where.append("d.session_id = ?")
         params.append(flt.session_id)
     return " AND ".join(where), params
+
+
+def _iso(at: float) -> str | None:
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds") if at else None
 
 
 def _owner(user_id: str) -> str:
