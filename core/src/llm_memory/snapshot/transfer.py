@@ -157,7 +157,24 @@ def apply(
     With ``history_log``, the snapshot's history is merged in (the log keeps what happened
     since) and the restore itself is recorded: ``restored`` for each memory it brings back
     or changes, ``forgotten`` by ``"restore"`` for each it removes.
+
+    On a backend with ``"transactions"`` it all happens in one transaction
+    (:meth:`~llm_memory.storage.VectorStore.atomic`): readers in other processes see the
+    old store or the new one, never a mix, and a failure leaves the old one untouched.
     """
+    with store.atomic():
+        return _apply(store, directory, manifest, users, label, progress, history_log)
+
+
+def _apply(
+    store: IndexedStore,
+    directory: Path,
+    manifest: dict[str, Any],
+    users: Sequence[str] | None,
+    label: str,
+    progress: Progress | None,
+    history_log: Any,
+) -> int:
     from llm_memory.history.record import Changes, values
 
     changes = Changes(history_log) if history_log is not None else None

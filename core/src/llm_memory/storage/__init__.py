@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -63,7 +64,9 @@ class VectorStore(ABC):
     processes or machines write the same data at the same time: a server, or object
     storage, so an index the core keeps in a local file beside it would miss their writes),
     and ``"multiprocess"`` (several processes on one machine may open it at once, as
-    ``llm-memory serve --workers N`` does; ``"shared"`` implies it).
+    ``llm-memory serve --workers N`` does; ``"shared"`` implies it), and ``"transactions"``
+    (:meth:`atomic` makes many calls one all-or-nothing change: a restore applies in one
+    transaction, so readers in other processes see the old store or the new one).
     """
 
     name: ClassVar[str] = ""
@@ -161,6 +164,15 @@ class VectorStore(ABC):
     def query(self, vector: Sequence[float], flt: MemoryFilter, k: int) -> list[StoreHit]:
         """The ``k`` memories matching ``flt`` nearest to ``vector`` by cosine, best first.
         The filter is applied before the top-k is taken (prefiltering)."""
+
+    def atomic(self) -> AbstractContextManager[None]:
+        """Make every call this thread makes inside one all-or-nothing change, which other
+        processes see whole once it ends, if the backend can (``"transactions"``): its own
+        keyword side and history log join it. Nested uses join the outer one.
+
+        The default does nothing: each call stands alone, as before.
+        """
+        return nullcontext()
 
     def own_keyword_index(self, settings: Any) -> Any:
         """A keyword side that lives in the backend itself, or None (the default).

@@ -68,6 +68,13 @@ class IndexedStore:
             finally:
                 self._stamped = False
 
+    @contextmanager
+    def atomic(self) -> Iterator[IndexedStore]:
+        """Hold the writer lock, and make the writes inside one transaction where the
+        backend has them (:meth:`VectorStore.atomic`; a no-op elsewhere)."""
+        with self._writer, self.backend.atomic():
+            yield self
+
     # -- the embedder recorded with the data -----------------------------------------------
     def check_embedder(self, configured: EmbedderInfo, collection: str = "") -> None:
         """Refuse a store built with another embedder; stamp an empty or new one."""
@@ -112,7 +119,7 @@ class IndexedStore:
         ``neighbours`` links conversation turns: ``(user_id, id)`` to the ids of the turns
         around it, whose words help find it; without it an item keeps the links it had.
         """
-        with self._writer:
+        with self._writer, self.backend.atomic():  # the row and its keywords at once
             if new:
                 self.backend.upsert(new, vectors)
             if changed:
@@ -131,14 +138,14 @@ class IndexedStore:
         self.write((), (), items)
 
     def delete(self, user_id: str, ids: Sequence[str]) -> int:
-        with self._writer:
+        with self._writer, self.backend.atomic():
             removed = self.backend.delete(user_id, ids)
             if self.keywords is not None:
                 self.keywords.delete(user_id, ids)
         return removed
 
     def delete_user(self, user_id: str) -> int:
-        with self._writer:
+        with self._writer, self.backend.atomic():
             removed = self.backend.delete_user(user_id)
             if self.keywords is not None:
                 self.keywords.delete_user(user_id)
@@ -147,7 +154,7 @@ class IndexedStore:
     def clear(self) -> None:
         """Remove every memory and its keywords (links between turns are kept, so that
         refilling the store gives them their context back)."""
-        with self._writer:
+        with self._writer, self.backend.atomic():
             self.backend.clear()
             if self.keywords is not None:
                 self.keywords.clear()

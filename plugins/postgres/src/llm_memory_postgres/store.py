@@ -10,6 +10,7 @@ Every statement filters by ``user_id`` with a bound parameter; with
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -37,13 +38,14 @@ class PostgresStore(VectorStore):
     """Memories in ``<schema>.<table>`` with their vectors; keywords beside them."""
 
     name = "postgres"
-    capabilities = frozenset({"persistent", "shared", "multiprocess"})
+    capabilities = frozenset({"persistent", "shared", "multiprocess", "transactions"})
 
     def __init__(self, dsn: str, table: str = "memories", options: PostgresOptions | None = None):
         self.options = options or PostgresOptions()
         self.dsn = dsn
         self.names = schema.Names(self.options.schema_name, table)
         self._dim: int | None = None
+        self._atomic = threading.local()  # .conn: this thread's connection inside atomic()
         try:
             with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
                 schema.ensure_schema(conn, self.names, self.options.row_level_security)
@@ -90,9 +92,34 @@ class PostgresStore(VectorStore):
 
     # -- transactions --------------------------------------------------------------------
     @contextlib.contextmanager
+    def atomic(self) -> Iterator[None]:
+        """One transaction for every call this thread makes inside (the rows, their
+        keyword rows and the history alike): other connections see none of it until it
+        commits, and all of it after; an error rolls all of it back."""
+        if getattr(self._atomic, "conn", None) is not None:
+            yield  # nested: part of the outer one
+            return
+        try:
+            with _errors(), self._pool.connection() as conn, conn.transaction():
+                self._atomic.conn = conn
+                try:
+                    yield
+                finally:
+                    self._atomic.conn = None
+        except BaseException:
+            self._dim = None  # rolled back: the column may have its old type again
+            raise
+
+    @contextlib.contextmanager
     def transaction(self, user_id: str | None) -> Iterator[psycopg.Connection]:
-        """A pooled connection in a transaction acting for ``user_id`` (None: all users)."""
-        with _errors(), self._pool.connection() as conn, conn.transaction():
+        """A pooled connection in a transaction acting for ``user_id`` (None: all users);
+        inside :meth:`atomic`, a savepoint on its connection."""
+        held = getattr(self._atomic, "conn", None)
+        with (
+            _errors(),
+            contextlib.nullcontext(held) if held is not None else self._pool.connection() as conn,
+            conn.transaction(),
+        ):
             if self.options.row_level_security:
                 self.act_as(conn, user_id)
             yield conn
