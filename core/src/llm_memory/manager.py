@@ -13,6 +13,7 @@ from llm_memory import validation
 from llm_memory.access import AccessTracker
 from llm_memory.embedding import Embedder, embed_checked
 from llm_memory.errors import NotFound, ValidationFailed
+from llm_memory.group_commit import Call, GroupCommit
 from llm_memory.history import HistoryLog
 from llm_memory.history.record import Changes, changed
 from llm_memory.keyword.base import KeywordIndex
@@ -90,6 +91,12 @@ class MemoryManager:
         self._snapshot_store = snapshot_store
         self._snapshots: Snapshots | None = None
         self._access = AccessTracker(self.memories)
+        self._group = GroupCommit(
+            self._commit,
+            self.memories.writing,
+            window=self.settings.write_batch_window_ms / 1000,
+            max_items=self.settings.write_batch_max_items,
+        )
         self._finalizer = weakref.finalize(self, self._access.flush)
 
     @classmethod
@@ -220,9 +227,17 @@ class MemoryManager:
 
         All or nothing: one invalid item, or a failed embedding call, writes nothing.
         Identical content for the same user refreshes the stored memory's importance and
-        ``updated_at`` instead of storing it twice.
+        ``updated_at`` instead of storing it twice. Calls from concurrent threads are
+        committed together (see :mod:`llm_memory.group_commit`); each returns once its
+        batch is stored.
         """
-        return self._write(self._validated(items), actor=actor)
+        batch = self._validated(items)
+        if not batch:
+            return []
+        self.check_embedder()
+        if self.memories.writer_held():  # inside writing() (a restore): no one to wait for
+            return self._commit_now([Call(batch, actor)])
+        return self._group.submit(batch, actor)
 
     def _validated(self, items: Iterable[MemoryItem | Mapping[str, Any]]) -> list[MemoryItem]:
         """The model's checks, then the id's shape, the metadata limits and no future time."""
@@ -238,35 +253,49 @@ class MemoryManager:
                 ) from exc
         return batch
 
-    def _write(
-        self, batch: list[MemoryItem], turns: bool = False, actor: str | None = None
+    def _commit_now(
+        self, calls: list[Call], neighbours: Mapping[tuple[str, str], Sequence[str]] | None = None
     ) -> list[MemoryItem]:
-        """Store validated items; ``turns``: they are conversation turns, in order, and the
-        keyword index links each to its neighbours."""
-        if not batch:
-            return []
-        self.check_embedder()
-        neighbours = None
-        if turns:
-            from llm_memory.keyword import conversation_neighbours
+        with self.memories.writing():
+            self._commit(calls, neighbours)
+        return calls[0].outcome()
 
-            keys = [(t.user_id, t.id) for t in batch]
-            neighbours = dict(zip(keys, conversation_neighbours(batch), strict=True))
-        with self.memories.writing() as memories:
-            unique = {(item.user_id, item.id): item for item in batch}  # the last one wins
-            existing = {(m.user_id, m.id): m for m in memories.get_many(list(unique))}
-            fresh = [item for key, item in unique.items() if key not in existing]
-            refreshed = {
-                key: _refresh(existing[key], item)
-                for key, item in unique.items()
-                if key in existing
-            }
-            vectors = embed_checked(self.embedder, [i.content for i in fresh]) if fresh else []
-            memories.write(fresh, vectors, list(refreshed.values()), neighbours)
-            self._changes.written(
-                fresh, [(existing[key], item) for key, item in refreshed.items()], actor
-            )
-        return [refreshed.get((i.user_id, i.id), i) for i in batch]
+    def _commit(
+        self, calls: list[Call], neighbours: Mapping[tuple[str, str], Sequence[str]] | None = None
+    ) -> None:
+        """Store the validated items of every call as one batch (one embedding call, one
+        upsert, one keyword transaction, one history append), as if the calls ran one
+        after the other: a later call refreshes what an earlier one stored.
+
+        ``neighbours`` links conversation turns (``(user_id, id)`` to the ids around it).
+        Call it holding the writer lock.
+        """
+        memories = self.memories
+        keys = {(i.user_id, i.id) for call in calls for i in call.items}
+        known = memories.known(keys)
+        existing = {(m.user_id, m.id): m for m in memories.get_many(known)} if known else {}
+        state: dict[tuple[str, str], MemoryItem] = {}
+        created: dict[tuple[str, str], None] = {}
+        written = []
+        for call in calls:
+            fresh, refreshed = [], []
+            latest = {(i.user_id, i.id): i for i in call.items}  # the last one wins
+            for key, item in latest.items():
+                before = state.get(key) or existing.get(key)
+                if before is None:
+                    state[key] = item
+                    created[key] = None
+                    fresh.append(item)
+                else:
+                    state[key] = _refresh(before, item)
+                    refreshed.append((before, state[key]))
+            call.result = [state[(i.user_id, i.id)] for i in call.items]
+            written.append((fresh, refreshed, call.actor))
+        new = [state[key] for key in created]
+        changed = [item for key, item in state.items() if key not in created]
+        vectors = embed_checked(self.embedder, [i.content for i in new]) if new else []
+        memories.write(new, vectors, changed, neighbours)
+        self._changes.written_calls(written)
 
     def ingest_conversation(
         self,
@@ -301,7 +330,15 @@ class MemoryManager:
                     "metadata": turn.metadata,
                 }
             )
-        return self._write(self._validated(items), turns=True, actor=actor)
+        batch = self._validated(items)
+        if not batch:
+            return []
+        self.check_embedder()
+        from llm_memory.keyword import conversation_neighbours
+
+        keys = [(t.user_id, t.id) for t in batch]
+        neighbours = dict(zip(keys, conversation_neighbours(batch), strict=True))
+        return self._commit_now([Call(batch, actor)], neighbours)
 
     def update_memory(
         self,

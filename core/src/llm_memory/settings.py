@@ -106,6 +106,18 @@ class Settings(BaseSettings):
         description="Keyword index: core (SQLite beside the store), native (the store's own), "
         "auto (native for a store shared across machines, else core).",
     )
+    write_batch_window_ms: float = Field(
+        2.0,
+        ge=0.0,
+        le=1000.0,
+        description="Group commit: how long a write waits for concurrent ones (ms; 0: never).",
+    )
+    write_batch_max_items: int = Field(
+        256, ge=1, description="Group commit: memories after which a batch stops waiting."
+    )
+    access_flush_seconds: float = Field(
+        30.0, gt=0.0, description="Access statistics are written at most this often (s)."
+    )
     retention_days: int = Field(90, ge=1, description="`purge` removes memories unused this long.")
     max_metadata_keys: int = Field(64, ge=1, description="Most metadata keys one memory may hold.")
     max_metadata_bytes: int = Field(

@@ -70,10 +70,22 @@ class Changes:
         actor: str | None,
     ) -> None:
         """New memories, and ``(before, after)`` pairs of refreshed ones."""
-        drafts = [_draft(item, "created", actor, new=values(item)) for item in fresh]
-        for before, after in refreshed:
-            old, new = _diff(before, after)
-            drafts.append(_draft(after, "refreshed", actor, old=old or None, new=new or None))
+        self.written_calls([(fresh, refreshed, actor)])
+
+    def written_calls(
+        self,
+        calls: Sequence[
+            tuple[Sequence[MemoryItem], Sequence[tuple[MemoryItem, MemoryItem]], str | None]
+        ],
+    ) -> None:
+        """What :meth:`written` records, for several writes committed together, in one
+        append (a group commit)."""
+        drafts = []
+        for fresh, refreshed, actor in calls:
+            drafts += [_draft(item, "created", actor, new=values(item)) for item in fresh]
+            for before, after in refreshed:
+                old, new = _diff(before, after)
+                drafts.append(_draft(after, "refreshed", actor, old=old or None, new=new or None))
         self._append(drafts)
 
     def updated(self, before: MemoryItem, after: MemoryItem, actor: str | None) -> None:

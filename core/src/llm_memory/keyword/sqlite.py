@@ -361,6 +361,25 @@ class SqliteKeywordIndex:
                 out.update((m, s or "") for m, s in rows)
             return out
 
+    def existing(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which ``(user_id, memory_id)`` keys are indexed (the write path's duplicate
+        check: the rows of this table are the store's memories)."""
+        by_user: dict[str, list[str]] = {}
+        for user_id, memory_id in keys:
+            by_user.setdefault(user_id, []).append(memory_id)
+        found: set[tuple[str, str]] = set()
+        with self._lock:
+            for user_id, ids in by_user.items():
+                for start in range(0, len(ids), _CHUNK):
+                    chunk = ids[start : start + _CHUNK]
+                    rows = self._db.execute(
+                        f'SELECT memory_id FROM "{self.table}_docs" WHERE user_id = ? AND '
+                        f"memory_id IN ({', '.join('?' * len(chunk))})",
+                        [user_id, *chunk],
+                    )
+                    found.update((user_id, memory_id) for (memory_id,) in rows)
+        return found
+
     def users(self) -> set[str]:
         with self._lock:
             return {

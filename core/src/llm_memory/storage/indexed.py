@@ -9,7 +9,7 @@ so no reader in this process ever sees a half-restored store.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -49,6 +49,10 @@ class IndexedStore:
         """Hold the writer lock across a read-modify-write (readers go on)."""
         with self._writer:
             yield self
+
+    def writer_held(self) -> bool:
+        """Whether this thread holds the writer lock (inside :meth:`writing`)."""
+        return bool(self._writer._is_owned())  # type: ignore[attr-defined]
 
     @contextmanager
     def reading(self) -> Iterator[IndexedStore]:
@@ -194,6 +198,16 @@ class IndexedStore:
     def get(self, user_id: str, ids: Sequence[str]) -> list[MemoryItem]:
         with self._rw.reading():
             return self.backend.get(user_id, ids)
+
+    def known(self, keys: Iterable[Key]) -> list[Key]:
+        """Those of ``keys`` that may be stored: the keyword side's key table answers
+        when it can (a lookup in microseconds, where the store would scan); else all."""
+        wanted = list(dict.fromkeys(keys))
+        existing = getattr(self.keywords, "existing", None)
+        if existing is None or not wanted:
+            return wanted
+        found = existing(wanted)
+        return [key for key in wanted if key in found]
 
     def get_many(self, keys: Sequence[Key]) -> list[MemoryItem]:
         with self._rw.reading():
