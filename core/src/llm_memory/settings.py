@@ -115,9 +115,6 @@ class Settings(BaseSettings):
     write_batch_max_items: int = Field(
         256, ge=1, description="Group commit: memories after which a batch stops waiting."
     )
-    access_flush_seconds: float = Field(
-        30.0, gt=0.0, description="Access statistics are written at most this often (s)."
-    )
     retention_days: int = Field(90, ge=1, description="`purge` removes memories unused this long.")
     max_metadata_keys: int = Field(64, ge=1, description="Most metadata keys one memory may hold.")
     max_metadata_bytes: int = Field(
