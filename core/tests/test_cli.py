@@ -218,3 +218,30 @@ def test_help_imports_no_vendor_sdk(tmp_path) -> None:
     started = time.perf_counter()
     assert _cli("--help", cwd=tmp_path).returncode == 0
     print(f"llm-memory --help: {time.perf_counter() - started:.2f}s")  # reported, not asserted
+
+
+def test_forget_and_forget_user_speak_json_and_count_in_words(run) -> None:
+    memory_id = run("add", "one thing", "-u", "dora").stdout.strip()
+    run("add", "another thing", "-u", "dora")
+    gone = json.loads(run("forget", memory_id[:12], "-u", "dora", "--json").stdout)
+    assert gone == {"forgotten": memory_id, "user_id": "dora"}
+    assert run("forget-user", "-u", "dora", "--yes").stdout.strip() == (
+        "Deleted 1 memory of 'dora'."
+    )
+    run("add", "a third", "-u", "dora")
+    assert json.loads(run("forget-user", "-u", "dora", "--yes", "--json").stdout) == {
+        "deleted": 1,
+        "user_id": "dora",
+    }
+
+
+def test_a_single_invalid_add_is_not_memory_number_one(run) -> None:
+    out = run("add", "x", "-u", "eve", "--importance", "7", ok=False).output
+    assert "Memory #1" not in out
+
+
+def test_stats_shows_the_total_once(run) -> None:
+    run("add", "I play chess", "-u", "u", "-t", "fact")
+    lines = run("stats").stdout.splitlines()
+    assert sum(1 for line in lines if line.startswith("memories:")) == 1
+    assert not any("{'" in line for line in lines)  # no Python reprs

@@ -127,3 +127,10 @@ def test_restore_without_a_terminal_needs_yes_and_changes_nothing(run):
         "Alice lives in Oslo",
         "Alice moved to Bergen",
     ]
+
+
+def test_create_quiet_prints_the_id_alone(run):
+    quiet = run("snapshot", "create", "--quiet").stdout.strip()
+    listed = json.loads(run("snapshot", "list", "--json").stdout)
+    assert [s["id"] for s in listed] == [quiet]
+    assert "each scope" in run("snapshot", "prune", "--help").stdout

@@ -218,7 +218,11 @@ class MemoryManager:
         }
         if created_at is not None:
             item["created_at"] = created_at
-        return self.write_memories([item], actor=actor)[0]
+        try:
+            return self.write_memories([item], actor=actor)[0]
+        except ValidationFailed as exc:  # one memory: no "#1" to point at
+            message = str(exc).replace("Memory #1 is invalid", "The memory is invalid", 1)
+            raise ValidationFailed(message) from exc
 
     def write_memories(
         self, items: Iterable[MemoryItem | Mapping[str, Any]], *, actor: str | None = None

@@ -9,7 +9,9 @@ from llm_memory.cli.common import (
     emit_json,
     get_manager,
     get_settings,
+    human,
     json_option,
+    plural,
     progress,
     table,
 )
@@ -73,7 +75,8 @@ def stats(as_json: bool) -> None:
         emit_json(data)
         return
     for key, value in data["storage"].items():
-        click.echo(f"{key}: {value}")
+        if key != "memories":  # the backend's own count: shown once, below, as the total
+            click.echo(f"{key}: {human(value)}")
     emb = data["embedder"]
     click.echo(f"embedder: {emb['name']}/{emb['model']} ({emb['dimension']} dimensions)")
     rec = data["recorded_embedder"]
@@ -108,7 +111,7 @@ def purge(days: int | None, yes: bool, as_json: bool) -> None:
     if as_json:
         emit_json({"purged": removed, "retention_days": days})
     else:
-        click.echo(f"Purged {removed} memories not used in {days} days.")
+        click.echo(f"Purged {plural(removed, 'memory', 'memories')} not used in {days} days.")
 
 
 @click.command()
@@ -123,7 +126,7 @@ def reindex(as_json: bool) -> None:
     if as_json:
         emit_json({"reindexed": count, "embedder": info.model_dump()})
     else:
-        click.echo(f"Re-embedded {count} memories with {info}.")
+        click.echo(f"Re-embedded {plural(count, 'memory', 'memories')} with {info}.")
 
 
 COMMANDS = (plugins, config, stats, purge, reindex)

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from llm_memory.cli.common import emit_json, get_manager, get_settings, json_option
+from llm_memory.cli.common import emit_json, get_manager, get_settings
 
 
 @click.command()
@@ -20,7 +20,12 @@ from llm_memory.cli.common import emit_json, get_manager, get_settings, json_opt
 @click.option(
     "--demo", is_flag=True, help="Use the offline demo model (pattern rules, not an LLM)."
 )
-@json_option
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print each reply as JSON (the reply, counts and records) instead of text.",
+)
 def chat(
     message: str | None, user_id: str, session_id: str | None, demo: bool, as_json: bool
 ) -> None:

@@ -14,7 +14,7 @@ import click
 if TYPE_CHECKING:
     from llm_memory.manager import MemoryManager
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 user_option = click.option(
     "--user", "-u", "user_id", required=True, help="The user the memories belong to."
 )
@@ -113,6 +113,32 @@ def _default(value: Any) -> Any:
     if hasattr(value, "model_dump"):
         return value.model_dump(mode="json")
     return str(value)
+
+
+def plural(count: int, one: str, many: str | None = None) -> str:
+    """``1 memory``, ``2 memories``: the count with the noun that agrees with it."""
+    return f"{count} {one if count == 1 else (many or one + 's')}"
+
+
+def human(value: Any) -> str:
+    """A value of ``stats`` as a person reads it: lists and mappings without Python syntax."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={human(v)}" for k, v in value.items()) or "none"
+    if isinstance(value, list | tuple):
+        return "; ".join(_item(v) for v in value) or "none"
+    return "none" if value is None else str(value)
+
+
+def _item(value: Any) -> str:
+    if not isinstance(value, dict):
+        return human(value)
+    rest = dict(value)
+    name, kind, columns = rest.pop("name", None), rest.pop("type", None), rest.pop("columns", None)
+    head = " ".join(str(p) for p in (name, f"({kind})" if kind else None) if p)
+    if columns:
+        head += f" on {', '.join(map(str, columns)) if isinstance(columns, list) else columns}"
+    tail = ", ".join(f"{k.replace('_', ' ')} {human(v)}" for k, v in rest.items())
+    return f"{head}: {tail}" if head and tail else head or tail
 
 
 def emit_json(data: Any) -> None:

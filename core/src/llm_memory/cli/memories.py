@@ -13,6 +13,7 @@ from llm_memory.cli.common import (
     emit_json,
     get_manager,
     json_option,
+    plural,
     progress,
     table,
     user_option,
@@ -171,23 +172,32 @@ def full_id(memory_id: str, user_id: str) -> str:
 @click.command()
 @click.argument("memory_id")
 @user_option
-def forget(memory_id: str, user_id: str) -> None:
+@json_option
+def forget(memory_id: str, user_id: str, as_json: bool) -> None:
     """Delete one memory of a user."""
-    if not get_manager().forget(full_id(memory_id, user_id), user_id, actor="cli"):
+    full = full_id(memory_id, user_id)
+    if not get_manager().forget(full, user_id, actor="cli"):
         raise click.ClickException(
             f"No memory {memory_id!r} for user {user_id!r}; nothing was deleted."
         )
-    click.echo(f"Forgot {memory_id}.")
+    if as_json:
+        emit_json({"forgotten": full, "user_id": user_id})
+    else:
+        click.echo(f"Forgot {full}.")
 
 
 @click.command("forget-user")
 @user_option
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-def forget_user(user_id: str, yes: bool) -> None:
+@json_option
+def forget_user(user_id: str, yes: bool, as_json: bool) -> None:
     """Delete every memory of a user."""
     confirm_destructive(f"Delete every memory of user {user_id!r}?", yes)
     count = get_manager().forget_user(user_id)
-    click.echo(f"Deleted {count} memories of {user_id!r}.")
+    if as_json:
+        emit_json({"deleted": count, "user_id": user_id})
+    else:
+        click.echo(f"Deleted {plural(count, 'memory', 'memories')} of {user_id!r}.")
 
 
 @click.command("import")

@@ -10,7 +10,14 @@ from typing import Any
 
 import click
 
-from llm_memory.cli.common import confirm_destructive, emit_json, get_manager, json_option, table
+from llm_memory.cli.common import (
+    confirm_destructive,
+    emit_json,
+    get_manager,
+    json_option,
+    plural,
+    table,
+)
 
 _PHASES = {
     "dump": "Reading memories",
@@ -88,18 +95,25 @@ def snapshot() -> None:
 
 @snapshot.command("create")
 @click.option("--user", "-u", "user_id", help="Only this user's memories (an export).")
+@click.option(
+    "--quiet", "-q", is_flag=True, help="Print the snapshot's id alone (for scripts), no progress."
+)
 @json_option
-def create(user_id: str | None, as_json: bool) -> None:
-    """Take a snapshot now; prints its id."""
+def create(user_id: str | None, quiet: bool, as_json: bool) -> None:
+    """Take a snapshot now; prints its id (alone with --quiet; as "id" with --json)."""
     snapshots = _snapshots()
-    with _progress() as report:
-        ref = snapshots.create(user_id=user_id, progress=report)
+    if quiet:
+        ref = snapshots.create(user_id=user_id)
+    else:
+        with _progress() as report:
+            ref = snapshots.create(user_id=user_id, progress=report)
     if as_json:
         emit_json(_row(ref))
+    elif quiet:
+        click.echo(ref.id)
     else:
-        click.echo(
-            f"Snapshot {ref.id}: {ref.manifest.get('total', 0)} memories, {_size(ref.size)}."
-        )
+        total = ref.manifest.get("total", 0)
+        click.echo(f"Snapshot {ref.id}: {plural(total, 'memory', 'memories')}, {_size(ref.size)}.")
 
 
 @snapshot.command("list")
@@ -162,7 +176,8 @@ def restore(
         return
     note = " (re-embedded with the configured embedder)" if result.reembedded else ""
     whose = f" for {result.user_id!r}" if result.user_id else ""
-    click.echo(f"Restored {result.restored} memories{whose} from {result.snapshot_id}{note}.")
+    restored = plural(result.restored, "memory", "memories")
+    click.echo(f"Restored {restored}{whose} from {result.snapshot_id}{note}.")
 
 
 @snapshot.command("delete")
@@ -187,18 +202,23 @@ def delete(snapshot_id: str, yes: bool, as_json: bool) -> None:
     "-k",
     type=click.IntRange(min=0),
     required=True,
-    help="How many of the newest to keep.",
+    help="How many of the newest to keep in each scope: N of the whole store, and N of each "
+    "user's exports.",
 )
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @json_option
 def prune(keep: int, yes: bool, as_json: bool) -> None:
-    """Delete all but the KEEP newest snapshots (of all users, and of each user's exports)."""
+    """Delete all but the KEEP newest snapshots of each scope: KEEP of the whole store, and
+    KEEP of each user's exports (`snapshot create --user`)."""
     confirm_destructive(f"Delete all but the {keep} newest snapshots of each scope?", yes)
     deleted = _snapshots().prune(keep)
     if as_json:
         emit_json({"deleted": deleted})
     else:
-        click.echo(f"Deleted {len(deleted)} snapshot(s); kept the newest {keep}.")
+        click.echo(
+            f"Deleted {plural(len(deleted), 'snapshot')}; kept the newest {keep} of each scope "
+            "(the whole store, and each user's exports)."
+        )
 
 
 @snapshot.command("schedule")
@@ -225,10 +245,9 @@ def schedule(interval: float | None, keep: int | None, max_snapshots: int | None
         raise click.UsageError("Give --interval HOURS or set SNAPSHOT_INTERVAL.")
 
     def taken(ref: Any, pruned: list[str]) -> None:
-        extra = f"; pruned {len(pruned)}" if pruned else ""
-        click.echo(
-            f"Snapshot {ref.id}: {ref.manifest.get('total', 0)} memories, {_size(ref.size)}{extra}."
-        )
+        extra = f"; pruned {plural(len(pruned), 'snapshot')}" if pruned else ""
+        total = plural(ref.manifest.get("total", 0), "memory", "memories")
+        click.echo(f"Snapshot {ref.id}: {total}, {_size(ref.size)}{extra}.")
 
     click.echo(
         f"Taking a snapshot every {interval:g} hour(s){f', keeping {keep}' if keep else ''}. Ctrl-C stops."
