@@ -214,7 +214,7 @@ def test_cli_commands_act_through_the_server(server, tmp_path):
         "Error: This API key may not access the memories of user 'bob'."
     )
     gone = run("forget-user", "--user", "ada", "--yes", url=server.url)
-    assert gone.output.strip() == "Deleted 1 memories of 'ada'."
+    assert gone.output.strip() == "Deleted 1 memory of 'ada'."
 
 
 def test_cli_store_commands_refuse_url_in_one_line(server):
