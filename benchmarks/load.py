@@ -37,7 +37,7 @@ import httpx
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from perf import sentences  # noqa: E402  (the same synthetic text as perf.py)
+from perf import _csv, sentences  # noqa: E402  (the same text and options as perf.py)
 
 REPEAT_SHARE = 0.1  # of the writes: an earlier content of the same user again
 LIMIT = 10
@@ -272,10 +272,6 @@ def markdown(
         for sample in r["error_samples"] + r["problems"]:
             lines.append(f"- {r['backend']}: {sample}")
     return "\n".join(lines) + "\n"
-
-
-def _csv(value: str) -> list[str]:
-    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 def main(argv: Iterable[str] | None = None) -> int:

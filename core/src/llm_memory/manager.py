@@ -218,11 +218,7 @@ class MemoryManager:
         }
         if created_at is not None:
             item["created_at"] = created_at
-        try:
-            return self.write_memories([item], actor=actor)[0]
-        except ValidationFailed as exc:  # one memory: no "#1" to point at
-            message = str(exc).replace("Memory #1 is invalid", "The memory is invalid", 1)
-            raise ValidationFailed(message) from exc
+        return self.write_memories([item], actor=actor)[0]
 
     def write_memories(
         self, items: Iterable[MemoryItem | Mapping[str, Any]], *, actor: str | None = None
@@ -253,7 +249,7 @@ class MemoryManager:
                 )
             except ValidationFailed as exc:
                 raise ValidationFailed(
-                    f"Memory #{i + 1} is invalid, nothing was written: {exc}"
+                    f"{_which(i, len(batch))} is invalid, nothing was written: {exc}"
                 ) from exc
         return batch
 
@@ -642,8 +638,14 @@ def _filter(
     )
 
 
+def _which(i: int, total: int) -> str:
+    """How an error names item ``i`` of ``total``: no "#1" when there is only one."""
+    return "The memory" if total == 1 else f"Memory #{i + 1}"
+
+
 def _validate_items(items: Iterable[MemoryItem | Mapping[str, Any]]) -> list[MemoryItem]:
     batch = []
+    items = list(items)
     for i, item in enumerate(items):
         try:
             batch.append(
@@ -652,7 +654,7 @@ def _validate_items(items: Iterable[MemoryItem | Mapping[str, Any]]) -> list[Mem
         except (ValidationError, TypeError, ValueError) as exc:
             detail = validation_problems(exc) if isinstance(exc, ValidationError) else str(exc)
             raise ValidationFailed(
-                f"Memory #{i + 1} is invalid, nothing was written: {detail}"
+                f"{_which(i, len(items))} is invalid, nothing was written: {detail}"
             ) from exc
     return batch
 
