@@ -174,6 +174,20 @@ def test_demo_runs_offline_on_the_memory_backend(run) -> None:
     assert "peanuts" in first or "sister" in first
 
 
+def test_demo_run_twice_stores_nothing_twice_and_says_so(run) -> None:
+    run("demo")
+    first = json.loads(run("stats", "--json").stdout)["users"]["demo-user"]
+    again = run("demo")
+    assert json.loads(run("stats", "--json").stdout)["users"]["demo-user"] == first
+    assert "conversation is already stored" in again.stdout
+    assert "already stored: refreshed, not duplicated" in again.stdout
+    assert "already ran in an earlier demo" in again.stdout
+    report = json.loads(run("demo", "--json").stdout)
+    assert (report["episodic_new"], report["facts_new"], report["chat"]) == (0, 0, [])
+    assert report["chat_already_stored"] is True
+    assert json.loads(run("stats", "--json").stdout)["users"]["demo-user"] == first
+
+
 def _cli(*args: str, cwd, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "llm_memory.cli", *args],

@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 
-from llm_memory.cli.common import emit_json, get_manager, table
+from llm_memory.cli.common import emit_json, get_manager, plural, table
+from llm_memory.models import MemoryItem
 
 CONVERSATION = [
     ("user", "Hi! I'm Maya, I just moved to Lisbon for a job at a robotics startup."),
@@ -24,6 +25,8 @@ FACTS = [
     ("Maya works at a robotics startup in Lisbon.", "fact", 0.7),
     ("Maya likes surfing in Ericeira on weekends.", "preference", 0.6),
 ]
+_CONTENTS = {f"{role}: {text}" for role, text in CONVERSATION}
+SESSION, CHAT_SESSION = "demo-session", "demo-chat"
 QUESTIONS = ["Where should we eat when my sister visits?", "What does Maya do on weekends?"]
 
 
@@ -40,7 +43,10 @@ def demo(user_id: str, as_json: bool) -> None:
     }
     say(f"Storage: {_where(report['storage'])}   Embedder: {manager.embedder.info()} (offline)\n")
 
-    start = datetime.now(UTC) - timedelta(days=3)
+    # Run twice, the demo stores nothing twice: the conversation keeps the times (so the
+    # ids) of the first run, the facts are refreshed, and the chat is not repeated.
+    stored = _stored_turns(manager, user_id, SESSION)
+    start = _first_start(stored) or datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
     turns = [
         {
             "role": role,
@@ -50,15 +56,46 @@ def demo(user_id: str, as_json: bool) -> None:
         }
         for i, (role, text) in enumerate(CONVERSATION)
     ]
-    episodic = manager.ingest_conversation(turns, user_id, session_id="demo-session")
-    say(f"1. Stored {len(episodic)} conversation turns as episodic memories of {user_id!r}.")
-    facts = manager.write_memories(
-        {"user_id": user_id, "content": c, "type": t, "importance": i} for c, t, i in FACTS
+    if {f"{role}: {text}" for role, text in CONVERSATION} <= {m.content for m in stored}:
+        episodic, new_turns = [m for m in stored if m.content in _CONTENTS], 0
+        say(
+            f"1. The conversation is already stored for {user_id!r} (an earlier run of the demo): "
+            f"{plural(len(episodic), 'turn')} kept, none stored again."
+        )
+    else:
+        before = {m.id for m in stored}
+        episodic = manager.ingest_conversation(turns, user_id, session_id=SESSION)
+        new_turns = sum(m.id not in before for m in episodic)
+        say(
+            f"1. Stored {plural(new_turns, 'conversation turn')} as episodic memories of "
+            f"{user_id!r}"
+            + (
+                f" ({len(episodic) - new_turns} already stored)."
+                if new_turns < len(episodic)
+                else "."
+            )
+        )
+    rows = [{"user_id": user_id, "content": c, "type": t, "importance": i} for c, t, i in FACTS]
+    known = sum(_exists(manager, MemoryItem(**row).id, user_id) for row in rows)
+    facts = manager.write_memories(rows)
+    if known == len(facts):
+        say(
+            f"2. The {len(facts)} facts and preferences were already stored: refreshed, not "
+            "duplicated."
+        )
+    else:
+        again = f"; {known} already stored, refreshed" if known else ""
+        say(
+            f"2. Stored {len(facts) - known} of {len(facts)} facts and preferences{again} "
+            "(writing them again refreshes, never duplicates)."
+        )
+    report.update(
+        episodic=len(episodic),
+        episodic_new=new_turns,
+        facts=len(facts),
+        facts_new=len(facts) - known,
+        searches=[],
     )
-    say(
-        f"2. Stored {len(facts)} facts and preferences (writing them again refreshes, never duplicates)."
-    )
-    report.update(episodic=len(episodic), facts=len(facts), searches=[])
 
     for question in QUESTIONS:
         results = manager.retrieve(question, user_id, limit=4)
@@ -87,7 +124,17 @@ def demo(user_id: str, as_json: bool) -> None:
     say(
         f"\n4. The same question for another user finds {len(other)} memories: users never see each other's."
     )
-    report["chat"] = _chat(manager, user_id, say)
+    earlier = _stored_turns(manager, user_id, CHAT_SESSION)
+    report["chat_already_stored"] = bool(earlier)
+    report["chat"] = _chat(manager, user_id, say) if not earlier else []
+    if earlier:
+        say(
+            "\n5. The chat through the agent already ran in an earlier demo; not repeated, so "
+            "its turns are not stored twice. What it stored:"
+        )
+        for m in earlier:
+            say(f"   {m.content}")
+        say(f"   (`llm-memory forget-user --user {user_id} --yes` starts the demo over.)")
     if as_json:
         emit_json(report)
 
@@ -108,12 +155,35 @@ def _chat(manager: Any, user_id: str, say: Any) -> list[dict[str, Any]]:
     )
     turns = []
     for message in CHAT:
-        reply = service.chat(message, user_id, session_id="demo-chat")
+        reply = service.chat(message, user_id, session_id=CHAT_SESSION)
         turns.append(reply.model_dump(mode="json"))
         say(f"   you: {message}\n   agent: {reply.response}")
         created = ", ".join(repr(m.content) for m in reply.created if m.type != "episodic")
         say(f"   (retrieved {reply.memories_retrieved}; stored {created or 'no new facts'})")
     return turns
+
+
+def _stored_turns(manager: Any, user_id: str, session_id: str) -> list[Any]:
+    """The episodic memories an earlier run stored in ``session_id``, oldest first."""
+    return manager.list(user_id, types=["episodic"], session_id=session_id, limit=1000)
+
+
+def _first_start(stored: list[Any]) -> datetime | None:
+    """When an earlier run's conversation started: its turns then keep their times and ids."""
+    for m in stored:
+        if m.content in _CONTENTS and isinstance(m.metadata.get("turn"), int):
+            return m.created_at - timedelta(minutes=m.metadata["turn"])
+    return None
+
+
+def _exists(manager: Any, memory_id: str, user_id: str) -> bool:
+    from llm_memory.errors import NotFound
+
+    try:
+        manager.get(memory_id, user_id)
+    except NotFound:
+        return False
+    return True
 
 
 def _where(described: dict[str, Any]) -> str:
