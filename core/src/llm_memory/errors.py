@@ -3,6 +3,15 @@
 from __future__ import annotations
 
 
+def one_line(text: object, limit: int | None = 300) -> str:
+    """``text`` (an exception's message, a server's answer) folded into one line, cut at
+    ``limit`` characters; an exception with no message gives its type name."""
+    line = " ".join(str(text).split())
+    if not line and isinstance(text, BaseException):
+        line = type(text).__name__
+    return line if limit is None or len(line) <= limit else line[: limit - 1] + "…"
+
+
 class LLMMemoryError(Exception):
     """Base class. The CLI prints ``str(error)`` as one line and exits 1."""
 

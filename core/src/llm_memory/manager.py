@@ -414,7 +414,7 @@ class MemoryManager:
     def get(self, memory_id: str, user_id: str) -> MemoryItem:
         validation.memory_id(memory_id)
         self._access.flush()
-        found = self.memories.get(_user(user_id), [memory_id])
+        found = self.memories.get(validation.owner(user_id), [memory_id])
         if not found:
             raise NotFound(f"No memory {memory_id!r} for user {user_id!r}.")
         return found[0]
@@ -440,7 +440,7 @@ class MemoryManager:
     def iter_memories(self, user_id: str, page: int = PAGE) -> Iterator[MemoryItem]:
         """Every memory of one user, oldest first, fetched a page at a time."""
         self._access.flush()
-        return self.memories.iter_memories(_user(user_id), page)
+        return self.memories.iter_memories(validation.owner(user_id), page)
 
     def users(self) -> list[str]:
         return self.memories.users()
@@ -452,7 +452,7 @@ class MemoryManager:
         ``RETENTION_DAYS``); a memory that superseded another (an agent's correction) starts
         with the history of the one it replaced.
         """
-        events = self._changes.history(_user(user_id), memory_id)
+        events = self._changes.history(validation.owner(user_id), memory_id)
         if not events:
             raise NotFound(f"No memory {memory_id!r} and no history of one for user {user_id!r}.")
         return events
@@ -473,8 +473,8 @@ class MemoryManager:
         """
         validation.memory_id(memory_id)
         with self.memories.writing() as memories:
-            found = memories.get(_user(user_id), [memory_id])
-            removed = memories.delete(_user(user_id), [memory_id]) > 0
+            found = memories.get(validation.owner(user_id), [memory_id])
+            removed = memories.delete(validation.owner(user_id), [memory_id]) > 0
             if found and removed:
                 kind = "forgotten" if superseded_by is None else "superseded"
                 self._changes.removed(kind, found, actor, superseded_by)
@@ -483,8 +483,8 @@ class MemoryManager:
     def forget_user(self, user_id: str) -> int:
         """Delete every memory of this user, and their history; returns how many there were."""
         with self.memories.writing() as memories:
-            removed = memories.delete_user(_user(user_id))
-            self.history_log.delete_user(_user(user_id))
+            removed = memories.delete_user(validation.owner(user_id))
+            self.history_log.delete_user(validation.owner(user_id))
         return removed
 
     def purge(self, retention_days: int | None = None, now: datetime | None = None) -> int:
@@ -603,12 +603,6 @@ def _default_history_log(store: VectorStore, settings: Settings) -> HistoryLog:
     return SqliteHistoryLog(":memory:")
 
 
-def _user(user_id: str) -> str:
-    if not isinstance(user_id, str) or not user_id.strip():
-        raise ValidationFailed("user_id is required: every memory belongs to one user.")
-    return validation.user_id(user_id)
-
-
 def _filter(
     user_id: str,
     types: Sequence[str] | None = None,
@@ -630,7 +624,7 @@ def _filter(
             f"session_id {validation.name_problem(session_id, validation.SESSION_ID_MAX)}."
         )
     return MemoryFilter(
-        user_id=_user(user_id),
+        user_id=validation.owner(user_id),
         types=tuple(types) if types else None,
         since=as_utc(since) if since else None,
         until=as_utc(until) if until else None,

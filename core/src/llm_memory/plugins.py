@@ -146,7 +146,9 @@ class PluginManager:
         self._providers: dict[str, dict[str, Provider]] | None = None
         for module_name in DEFAULT_PLUGINS:
             module = importlib.import_module(module_name)
-            self.register(module, name=module_name, distribution=(CORE_DISTRIBUTION, _version()))
+            self.register(
+                module, name=module_name, distribution=(CORE_DISTRIBUTION, core_version())
+            )
         if load_entry_points:
             self._load_entry_points()
         self.trace = bool(os.environ.get("LLM_MEMORY_TRACE_PLUGINS"))
@@ -321,7 +323,8 @@ def _as_iterable(result: Any) -> Iterable[Any]:
     return result
 
 
-def _version() -> str:
+def core_version() -> str:
+    """The installed core distribution's version (``0+unknown`` from a bare source tree)."""
     try:
         return metadata.version(CORE_DISTRIBUTION)
     except metadata.PackageNotFoundError:

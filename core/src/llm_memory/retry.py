@@ -12,6 +12,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
+from llm_memory.errors import one_line
+
+__all__ = ["RetryPolicy", "Transient", "one_line", "parse_retry_after", "with_retries"]
+
 T = TypeVar("T")
 
 
@@ -53,11 +57,6 @@ def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
             if parsed is not None:
                 return max(0.0, email.utils.mktime_tz(parsed) - time.time())
     return None
-
-
-def one_line(text: object, limit: int = 300) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def with_retries(

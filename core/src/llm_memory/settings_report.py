@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import AliasChoices, Secret, SecretStr
 
+from llm_memory.errors import one_line
 from llm_memory.providers import HOOK_KINDS
 from llm_memory.settings import Settings, build_options, masked
 
@@ -61,7 +62,7 @@ def _provider(kind: str, name: str, settings: Settings) -> dict[str, Any]:
             return entry
         options = build_options(model, settings, name)
     except Exception as exc:  # shown, not raised: `config` is where one looks for the cause
-        entry["error"] = " ".join(str(exc).split()) or type(exc).__name__
+        entry["error"] = one_line(exc, None)
         return entry
     prefix = str(model.model_config.get("env_prefix") or "")
     arguments, table = settings.provider_arguments(name), settings.section(name)

@@ -69,6 +69,14 @@ def user_id(value: Any, field: str = "user_id") -> str:
     return value
 
 
+def owner(value: Any) -> str:
+    """The user id an operation is scoped by: a missing one is refused as required, then
+    :func:`user_id`'s rules apply."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationFailed("user_id is required: every memory belongs to one user.")
+    return user_id(value)
+
+
 def is_memory_id(value: Any) -> bool:
     return isinstance(value, str) and _MEMORY_ID.fullmatch(value) is not None
 

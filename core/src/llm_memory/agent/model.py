@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from llm_memory.errors import ConfigError
+from llm_memory.errors import ConfigError, one_line
 
 if TYPE_CHECKING:
     from pydantic_ai.models import Model
@@ -124,13 +124,13 @@ def _infer(name: str) -> Model:
         if name.startswith(_OPENAI_PREFIXES):
             raise ConfigError(no_openai()) from exc
         raise ConfigError(
-            f"AGENT_MODEL {name!r} needs a client that is not installed: {_one_line(exc)}"
+            f"AGENT_MODEL {name!r} needs a client that is not installed: {one_line(exc, None)}"
         ) from exc
     except UserError as exc:
         if "api_key" in str(exc).lower():
             raise ConfigError(_key_hint(name, exc)) from exc
         raise ConfigError(
-            f"AGENT_MODEL {name!r} is not a model PydanticAI knows ({_one_line(exc)}); use provider:model, "
+            f"AGENT_MODEL {name!r} is not a model PydanticAI knows ({one_line(exc, None)}); use provider:model, "
             "e.g. openai:gpt-4o-mini, or set AGENT_BASE_URL for an OpenAI-compatible server."
         ) from exc
 
@@ -138,7 +138,7 @@ def _infer(name: str) -> Model:
 def _key_hint(name: str, exc: Exception) -> str:
     if name.startswith(_OPENAI_PREFIXES) or ":" not in name:
         return f"Agent model {name!r} needs an API key: set AGENT_API_KEY (or OPENAI_API_KEY)."
-    return f"Agent model {name!r} cannot be used: {_one_line(exc)}"
+    return f"Agent model {name!r} cannot be used: {one_line(exc, None)}"
 
 
 def _strip_openai(name: str) -> str:
@@ -146,10 +146,6 @@ def _strip_openai(name: str) -> str:
         if name.startswith(prefix):
             return name[len(prefix) :]
     return name
-
-
-def _one_line(exc: Any) -> str:
-    return " ".join(str(exc).split())
 
 
 def model_settings(settings: Settings) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
+from llm_memory.errors import one_line
 from llm_memory.models import MemoryItem, MemoryState, MemoryUpdate, ScoredMemory
 
 MEMORY_POLICY = """\
@@ -60,7 +61,7 @@ def vet(proposed: Iterable[MemoryUpdate]) -> tuple[list[MemoryUpdate], list[str]
         try:
             update = MemoryUpdate.model_validate(update.model_dump())
         except ValueError as exc:
-            refused.append(f"invalid: {' '.join(str(exc).split())}")
+            refused.append(f"invalid: {one_line(exc, None)}")
             continue
         reason = secret_reason(update.content)
         if reason:

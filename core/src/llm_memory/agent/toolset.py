@@ -25,6 +25,7 @@ from pydantic_ai.capabilities import AbstractCapability
 from pydantic_ai.toolsets import FunctionToolset
 
 from llm_memory.agent.policy import secret_reason, vet
+from llm_memory.errors import one_line
 from llm_memory.models import AgentMemoryType, MemoryUpdate
 from llm_memory.service import MemoryService
 
@@ -116,7 +117,7 @@ class MemoryCapability(AbstractCapability[Any]):
         try:
             update = MemoryUpdate(content=content, type=type, importance=importance)
         except ValueError as exc:
-            raise ModelRetry(f"Invalid memory: {' '.join(str(exc).split())}") from exc
+            raise ModelRetry(f"Invalid memory: {one_line(exc, None)}") from exc
         reason = secret_reason(update.content)
         if reason:
             return f"Not saved: {reason}. Never store secrets; tell the user it was not saved."

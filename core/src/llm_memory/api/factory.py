@@ -27,6 +27,7 @@ from llm_memory.errors import (
     SnapshotError,
     ValidationFailed,
 )
+from llm_memory.plugins import core_version
 
 if TYPE_CHECKING:
     from llm_memory.manager import MemoryManager
@@ -75,7 +76,7 @@ def create_app(
     app = FastAPI(
         title="llm-memory",
         summary="Long-term memory for LLM agents.",
-        version=_version(),
+        version=core_version(),
         lifespan=_lifespan(server, schedule_snapshots),
     )
     app.state.llm_memory = server
@@ -195,12 +196,3 @@ def _install_handlers(app: FastAPI) -> None:
 def _safe(value: object) -> str:
     """Text that JSON can always carry: a lone surrogate becomes its escape."""
     return str(value).encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-def _version() -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version("llm-memory")
-    except metadata.PackageNotFoundError:
-        return "0+unknown"

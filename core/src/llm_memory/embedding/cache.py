@@ -182,7 +182,7 @@ class CachedEmbedder(Embedder):
         self.name = inner.name
         self.model = inner.model
         self.remote = inner.remote
-        self.fusion_weight = getattr(inner, "fusion_weight", 1.0)
+        self.fusion_weight = inner.fusion_weight
         self.cache = path if isinstance(path, EmbeddingCache) else EmbeddingCache(path)
         self._lock = threading.Lock()
         # An embedder that does not override embed_queries embeds queries as documents:

@@ -32,6 +32,7 @@ from llm_memory.models import (
     Scalar,
     ScoredMemory,
 )
+from llm_memory.plugins import core_version
 from llm_memory.service import MemoryService
 from llm_memory.settings import validation_problems
 
@@ -78,7 +79,7 @@ MemoryId = Annotated[str, Field(min_length=1, max_length=256)]
 def build_server(memory: MemoryService, scope_of: ScopeOf) -> MCPServer:
     """An MCP server whose tools act on ``memory`` for the user ``scope_of`` names."""
     server = MCPServer(
-        "llm-memory", instructions=INSTRUCTIONS, version=_version(), log_level="WARNING"
+        "llm-memory", instructions=INSTRUCTIONS, version=core_version(), log_level="WARNING"
     )
     tools = _Tools(memory, scope_of)
     read, write = ToolAnnotations(read_only_hint=True), ToolAnnotations(read_only_hint=False)
@@ -213,12 +214,3 @@ def _accepts(fn: Callable[..., Any], name: str) -> bool:
         return name in inspect.signature(fn).parameters
     except (TypeError, ValueError):
         return False
-
-
-def _version() -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version("llm-memory")
-    except metadata.PackageNotFoundError:
-        return "0+unknown"

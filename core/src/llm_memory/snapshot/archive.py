@@ -19,7 +19,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import os
 import shutil
 import tarfile
 from collections.abc import Iterator, Sequence
@@ -30,6 +29,7 @@ import numpy as np
 
 from llm_memory.errors import SnapshotError, SnapshotInvalid
 from llm_memory.models import HistoryEvent, MemoryItem
+from llm_memory.snapshot.files import write_json
 from llm_memory.validation import is_memory_id
 
 FORMAT = "llm-memory-snapshot"
@@ -157,16 +157,6 @@ class PartWriter:
 def _describe_file(directory: Path, name: str) -> dict[str, Any]:
     path = directory / name
     return {"path": name, "sha256": sha256_file(path), "size": path.stat().st_size}
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON so that a reader sees the old file or the whole new one, never a part."""
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w") as fh:
-        json.dump(data, fh, indent=1, default=str)
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
 
 
 def pack(directory: Path, manifest: dict[str, Any], dest: Path) -> dict[str, Any]:

@@ -19,18 +19,28 @@ import logging
 import secrets
 import tempfile
 from dataclasses import asdict, dataclass
-from importlib import metadata
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from llm_memory import validation
 from llm_memory.embedding import Embedder
-from llm_memory.errors import NotFound, SnapshotError, SnapshotInvalid, ValidationFailed
+from llm_memory.errors import (
+    NotFound,
+    SnapshotError,
+    SnapshotInvalid,
+    ValidationFailed,
+    one_line,
+)
 from llm_memory.models import utcnow
+from llm_memory.plugins import core_version
 from llm_memory.snapshot import SnapshotRef, SnapshotStore, check_snapshot_id
 from llm_memory.snapshot.archive import pack, remove_tree, unpack, verify_dir, verify_download
 from llm_memory.snapshot.journal import Journal, store_identity
 from llm_memory.snapshot.transfer import PAGE, Progress, apply, dump, stage
 from llm_memory.storage.indexed import IndexedStore
+
+if TYPE_CHECKING:
+    from llm_memory.settings import Settings
 
 logger = logging.getLogger("llm_memory.snapshot")
 
@@ -40,7 +50,7 @@ class SnapshotSource(Protocol):
 
     memories: IndexedStore  #: written and read under its locks
     embedder: Embedder  #: re-embeds a snapshot taken with another embedder
-    settings: Any  #: ``snapshot_dir``, ``collection``, ``vector_store_dir``
+    settings: Settings  #: ``snapshot_dir``, ``collection``, ``vector_store_dir``
 
     @property
     def snapshot_store(self) -> SnapshotStore: ...
@@ -75,8 +85,7 @@ class Snapshots:
     ) -> None:
         self.manager = manager
         self._store = store
-        settings = getattr(manager, "settings", None)
-        default = Path(getattr(settings, "snapshot_dir", "snapshots")) / ".journal"
+        default = Path(manager.settings.snapshot_dir) / ".journal"
         self.journal_dir = Path(journal_dir or default).resolve()
         self.page = page
 
@@ -89,7 +98,7 @@ class Snapshots:
     def _journal(self) -> Journal:
         memories = self.manager.memories
         persistent = "persistent" in memories.capabilities
-        identity = store_identity(memories, getattr(self.manager, "settings", None))
+        identity = store_identity(memories, self.manager.settings)
         if not persistent:  # two in-process stores are two stores, wherever settings point
             identity["object"] = str(id(memories.backend))
         return Journal(self.journal_dir, identity, persistent=persistent)
@@ -110,7 +119,7 @@ class Snapshots:
         """Archive every memory (or one user's) with its vector; returns the stored snapshot."""
         self.recover()
         store = self.manager.memories
-        only = None if user_id is None else _user(user_id)
+        only = None if user_id is None else validation.owner(user_id)
         created = utcnow()
         snapshot_id = (
             f"{created:%Y%m%dT%H%M%S}{created.microsecond // 1000:03d}Z-{secrets.token_hex(3)}"
@@ -130,7 +139,7 @@ class Snapshots:
                 scope={"user_id": only},
                 backend=json.loads(json.dumps(store.describe(), default=str)),
                 embedder=info.model_dump() if info else None,
-                llm_memory_version=_version(),
+                llm_memory_version=core_version(),
             )
             stored = pack(Path(tmp) / "parts", manifest, Path(tmp) / "snapshot.tar")
             ref = self.store.put(snapshot_id, Path(tmp) / "snapshot.tar", stored)
@@ -297,13 +306,13 @@ class Snapshots:
                 )
             except Exception as again:
                 raise SnapshotError(
-                    f"Restoring {label} failed ({_line(exc)}) and so did rolling it back "
-                    f"({_line(again)}); the journal in {journal.dir} is retried when the store "
+                    f"Restoring {label} failed ({one_line(exc, None)}) and so did rolling it back "
+                    f"({one_line(again, None)}); the journal in {journal.dir} is retried when the store "
                     "is next opened."
                 ) from exc
             journal.finish()
             raise SnapshotError(
-                f"Restoring {label} failed, the store was rolled back: {_line(exc)}"
+                f"Restoring {label} failed, the store was rolled back: {one_line(exc, None)}"
             ) from exc
         journal.finish()
         return restored
@@ -358,8 +367,8 @@ class Snapshots:
                     )
                 except Exception as again:
                     raise SnapshotError(
-                        f"Could not finish {label} ({_line(exc)}) nor roll it back "
-                        f"({_line(again)}); its data is kept in {journal.dir}."
+                        f"Could not finish {label} ({one_line(exc, None)}) nor roll it back "
+                        f"({one_line(again, None)}); its data is kept in {journal.dir}."
                     ) from exc
                 outcome = "rolled back"
         journal.finish()
@@ -371,21 +380,4 @@ def _scope(manifest: dict[str, Any], user_id: str | None, label: str) -> str | N
     only = (manifest.get("scope") or {}).get("user_id")
     if only is not None and user_id is not None and only != user_id:
         raise SnapshotInvalid(f"{label} holds only the memories of {only!r}, not of {user_id!r}.")
-    return _user(user_id) if user_id is not None else only
-
-
-def _line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
-def _user(user_id: str) -> str:
-    from llm_memory import validation
-
-    return validation.user_id(user_id)
-
-
-def _version() -> str:
-    try:
-        return metadata.version("llm-memory")
-    except metadata.PackageNotFoundError:
-        return "0+unknown"
+    return validation.owner(user_id) if user_id is not None else only

@@ -22,31 +22,36 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from llm_memory.errors import SnapshotError
-from llm_memory.snapshot.archive import remove_tree, write_json
+from llm_memory.snapshot.archive import remove_tree
+from llm_memory.snapshot.files import fsync_dir, write_json
 
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows: restores are guarded within one process only
     fcntl = None  # type: ignore[assignment]
 
+if TYPE_CHECKING:
+    from llm_memory.settings import Settings
+    from llm_memory.storage.indexed import IndexedStore
+
 PLAN = "plan.json"
 
 
-def store_identity(store: Any, settings: Any) -> dict[str, str]:
+def store_identity(store: IndexedStore, settings: Settings) -> dict[str, str]:
     """What names one store's data: backend, where it lives (``location()``, which makes no
     request), which collection."""
-    identity = {"backend": str(store.name)}
-    if settings is not None:
-        identity["collection"] = str(settings.collection)
-        identity["vector_store_dir"] = str(Path(settings.vector_store_dir).resolve())
+    identity = {
+        "backend": str(store.name),
+        "collection": str(settings.collection),
+        "vector_store_dir": str(Path(settings.vector_store_dir).resolve()),
+    }
     where = store.location()
     if where is not None:
         identity["location"] = str(where)
@@ -127,7 +132,7 @@ class Journal:
     def commit(self, plan: dict[str, Any]) -> None:
         """Write the plan: from now on the restore is rolled forward, whatever happens."""
         write_json(self.plan_path, {**plan, "identity": self.identity})
-        _fsync_dir(self.dir)
+        fsync_dir(self.dir)
 
     def plan(self) -> dict[str, Any] | None:
         try:
@@ -144,7 +149,7 @@ class Journal:
     def finish(self) -> None:
         """Forget the restore: the plan first (one atomic unlink), then the staged data."""
         self.plan_path.unlink(missing_ok=True)
-        _fsync_dir(self.dir)
+        fsync_dir(self.dir)
         remove_tree(self.dir)
 
 
@@ -152,16 +157,3 @@ def _busy() -> SnapshotError:
     return SnapshotError(
         "A restore of this store is in progress; wait for it to finish and try again."
     )
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -10,6 +10,7 @@ from typing import Any
 
 from llm_memory.errors import NotFound, SnapshotError
 from llm_memory.snapshot import SnapshotRef, SnapshotStore, check_snapshot_id, ref_from_manifest
+from llm_memory.snapshot.files import fsync_dir, write_json
 
 
 class LocalSnapshotStore(SnapshotStore):
@@ -39,13 +40,8 @@ class LocalSnapshotStore(SnapshotStore):
                 dst.flush()
                 os.fsync(dst.fileno())
             partial.replace(tar)
-            tmp = meta.with_name(meta.name + ".tmp")
-            with tmp.open("w") as fh:
-                json.dump(manifest, fh, indent=1, default=str)
-                fh.flush()
-                os.fsync(fh.fileno())
-            tmp.replace(meta)
-            _fsync_dir(self.directory)
+            write_json(meta, manifest)
+            fsync_dir(self.directory)
         except OSError as exc:
             for leftover in (tar.with_name(tar.name + ".part"), meta.with_name(meta.name + ".tmp")):
                 leftover.unlink(missing_ok=True)
@@ -97,16 +93,3 @@ class LocalSnapshotStore(SnapshotStore):
         except (OSError, ValueError):
             return None
         return data if isinstance(data, dict) else None
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
