@@ -155,7 +155,7 @@ def get_memory(
 
 @router.patch("/users/{user_id}/memories/{memory_id}", response_model=MemoryItem, tags=["memories"])
 def update_memory(
-    user_id: UserPath, memory_id: str, body: MemoryPatch, server: Server, who: Caller
+    user_id: UserPath, memory_id: MemoryIdPath, body: MemoryPatch, server: Server, who: Caller
 ) -> MemoryItem:
     """Change a memory's content, type or importance (new content is embedded again)."""
     require_user(who, user_id)
@@ -175,7 +175,7 @@ def update_memory(
     tags=["memories"],
 )
 def memory_history(
-    user_id: UserPath, memory_id: str, server: Server, who: Caller
+    user_id: UserPath, memory_id: MemoryIdPath, server: Server, who: Caller
 ) -> list[HistoryEvent]:
     """Every recorded change to the memory, oldest first (also after it was forgotten)."""
     require_user(who, user_id)
