@@ -136,3 +136,95 @@ def test_an_unknown_snapshot_is_404(base):
     with client(base, ADMIN) as http:
         reply = http.post("/snapshots/20990101T000000Z-abcdef/restore")
     assert reply.status_code == 404, reply.text
+
+
+# -- NUL characters (content, queries, metadata) ------------------------------------------------
+def test_nul_in_content_or_query_is_refused_in_python_and_writes_nothing(manager):
+    manager.write_memory("Alice keeps bees", "alice")
+    with pytest.raises(ValidationFailed, match=r"content.*NUL") as refused:
+        manager.write_memory("tea\x00 with milk", "alice")
+    assert "\n" not in str(refused.value)
+    with pytest.raises(ValidationFailed, match=r"metadata.*NUL"):
+        manager.write_memory("tea", "alice", metadata={"src": "a\x00b"})
+    with pytest.raises(ValidationFailed, match=r"^query holds a NUL"):
+        manager.retrieve("bees\x00", "alice")
+    memory_id = manager.list("alice")[0].id
+    with pytest.raises(ValidationFailed, match=r"content.*NUL"):
+        manager.update_memory(memory_id, "alice", content="bees\x00 and wasps")
+    with pytest.raises(ValidationFailed, match=r"content.*NUL"):
+        manager.ingest_conversation([{"role": "user", "content": "hi\x00"}], "alice")
+    assert [m.content for m in manager.list("alice")] == ["Alice keeps bees"]
+    assert _total(manager) == 1
+
+
+def test_nul_is_422_over_http_naming_the_field(base, manager):
+    manager.write_memory("Alice keeps bees", "alice")
+    memory_id = manager.list("alice")[0].id
+    with client(base, ALICE) as http:
+        created = http.post("/memories", json={"content": "tea\x00", "user_id": "alice"})
+        searched = http.post("/memories/search", json={"query": "bees\x00", "user_id": "alice"})
+        patched = http.patch(f"/users/alice/memories/{memory_id}", json={"content": "b\x00"})
+    for reply, field in ((created, "content"), (searched, "query"), (patched, "content")):
+        assert reply.status_code == 422, reply.text
+        assert field in reply.json()["message"] and "NUL" in reply.json()["message"]
+    assert [m.content for m in manager.list("alice")] == ["Alice keeps bees"]
+
+
+def test_nul_is_refused_by_the_cli_in_one_line(monkeypatch, tmp_path):
+    from click.testing import CliRunner
+    from llm_memory.cli import cli
+
+    monkeypatch.setenv("STORAGE_BACKEND", "memory")
+    monkeypatch.setenv("VECTOR_STORE_DIR", str(tmp_path / "store"))
+    runner = CliRunner()
+    for args in (["add", "tea\x00", "-u", "alice"], ["search", "tea\x00", "-u", "alice"]):
+        result = runner.invoke(cli, args)
+        assert result.exit_code != 0, result.output
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and "NUL" in lines[0], result.output
+    dump = tmp_path / "dump.jsonl"
+    dump.write_text(json.dumps({"user_id": "alice", "content": "tea\x00"}) + "\n")
+    result = runner.invoke(cli, ["import", str(dump)])
+    assert result.exit_code != 0 and "NUL" in result.output, result.output
+    listed = runner.invoke(cli, ["list", "-u", "alice", "--json"])
+    assert listed.exit_code == 0 and json.loads(listed.output) == []
+
+
+# -- memory ids in every path ---------------------------------------------------------------------
+ADVERSARIAL_PATH_IDS = ["%2E%2E", "x" * 300, "a'b", "%00", "a%5Cb", "%27%20OR%201%3D1%20--"]
+
+
+@pytest.mark.parametrize("bad", ADVERSARIAL_PATH_IDS)
+def test_patch_and_history_validate_the_memory_id_like_the_other_endpoints(base, manager, bad):
+    manager.write_memory("Alice keeps bees", "alice")
+    before = manager.list("alice")
+    with client(base, ALICE) as http:
+        replies = {
+            "get": http.get(f"/users/alice/memories/{bad}"),
+            "patch": http.patch(f"/users/alice/memories/{bad}", json={"content": "changed"}),
+            "history": http.get(f"/users/alice/memories/{bad}/history"),
+            "delete": http.delete(f"/users/alice/memories/{bad}"),
+        }
+    for name, reply in replies.items():
+        assert reply.status_code == 422, (name, reply.text)
+        assert "memory_id" in reply.json()["message"], (name, reply.text)
+        assert "letters, digits" in reply.json()["message"], (name, reply.text)
+    assert manager.list("alice") == before
+
+
+def test_a_slash_in_a_memory_id_reaches_no_memory_route(base, manager):
+    manager.write_memory("Alice keeps bees", "alice")
+    before = manager.list("alice")
+    with client(base, ALICE) as http:
+        for reply in (
+            http.patch("/users/alice/memories/..%2Fx", json={"content": "changed"}),
+            http.get("/users/alice/memories/..%2Fx/history"),
+        ):
+            assert 400 <= reply.status_code < 500, reply.text
+    assert manager.list("alice") == before
+
+
+def test_history_refuses_an_id_out_of_shape_in_python(manager):
+    for bad in ("../x", "a'b", "\x00", "x" * 300):
+        with pytest.raises(ValidationFailed, match="letters, digits"):
+            manager.history(bad, "alice")

@@ -402,6 +402,7 @@ class MemoryManager:
         """
         if not isinstance(query, str) or not query.strip():
             raise ValidationFailed("The query is empty: pass the text to search for.")
+        validation.text(query, "query")
         flt = _filter(user_id, types)
         limit = self.settings.max_active_memories if limit is None else limit
         if not 1 <= limit <= 1000:
@@ -452,6 +453,7 @@ class MemoryManager:
         ``RETENTION_DAYS``); a memory that superseded another (an agent's correction) starts
         with the history of the one it replaced.
         """
+        validation.memory_id(memory_id)
         events = self._changes.history(validation.owner(user_id), memory_id)
         if not events:
             raise NotFound(f"No memory {memory_id!r} and no history of one for user {user_id!r}.")

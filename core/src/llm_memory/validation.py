@@ -7,7 +7,8 @@
 - A **memory id** is what the engine generates (32 hex digits) or, for imported memories,
   1-128 characters of ``A-Z a-z 0-9 . _ : -`` starting with a letter, digit or ``_``.
 - A **session id** follows the user id rules, up to 256 characters.
-- **Text** (content, query, metadata) is valid Unicode: no lone surrogates.
+- **Text** (content, query, metadata) is valid Unicode without NUL: no lone surrogates and
+  no ``\\x00`` (Postgres cannot store it, C-string layers cut the text at it).
 - **Metadata** holds at most ``MAX_METADATA_KEYS`` keys and ``MAX_METADATA_BYTES`` of JSON;
   numbers are finite.
 - **Times** are no more than a day ahead of now (a future ``created_at`` would outrank
@@ -39,12 +40,26 @@ _MEMORY_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._:-]{0,127}")
 
 
 def text_problem(value: str) -> str | None:
-    """Why ``value`` is not storable text (a lone surrogate cannot be encoded), or None."""
+    """Why ``value`` is not storable text (a lone surrogate cannot be encoded, a NUL is
+    refused), or None."""
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
         return f"holds a lone surrogate at position {exc.start}"
+    nul = value.find("\x00")
+    if nul >= 0:
+        return f"holds a NUL character (\\x00) at position {nul}; remove it"
     return None
+
+
+def text(value: Any, field: str) -> str:
+    """``value`` if it is storable text; else :class:`ValidationFailed` naming ``field``."""
+    if not isinstance(value, str):
+        raise ValidationFailed(f"{field} must be a string, not {type(value).__name__}.")
+    problem = text_problem(value)
+    if problem:
+        raise ValidationFailed(f"{field} {problem}.")
+    return value
 
 
 def name_problem(value: Any, most: int) -> str | None:
@@ -129,6 +144,7 @@ def check_item(item: Any, now: datetime, max_keys: int, max_bytes: int) -> None:
     """What a write accepts beyond the model's own checks: the id's shape, the limits,
     and no time ahead of ``now``. ``item`` is a :class:`llm_memory.models.MemoryItem`."""
     memory_id(item.id, "id")
+    text(item.content, "content")
     metadata_limits(item.metadata, max_keys, max_bytes)
     for field in ("created_at", "updated_at", "last_accessed_at"):
         not_future(getattr(item, field), now, field)

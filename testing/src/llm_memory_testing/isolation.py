@@ -84,7 +84,9 @@ contents = st.one_of(
     st.text(_ALPHABET.filter(lambda c: c != "\x00"), min_size=1).filter(str.strip),
 )
 importances = st.sampled_from([0.1, 0.5, 0.9])
-tags = st.one_of(st.sampled_from(["", "' OR 1=1 --", "*", "%", "\\'"]), st.text(_ALPHABET))
+tags = st.one_of(
+    st.sampled_from(["", "' OR 1=1 --", "*", "%", "\\'", "a\x00b"]), st.text(_ALPHABET)
+)
 
 
 @dataclass
@@ -191,7 +193,7 @@ class IsolationMachine(RuleBasedStateMachine):
         call = lambda: self.manager.write_memory(  # noqa: E731
             content, user, importance=importance, metadata=meta
         )
-        if not valid_user(user):
+        if not valid_user(user) or "\x00" in tag:  # NUL is refused in any text
             self._refused(call)
             return
         item = call()
