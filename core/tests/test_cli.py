@@ -80,8 +80,68 @@ def test_export_then_import_into_an_empty_store(run, tmp_path, monkeypatch) -> N
     run("export", "-o", str(dump))
     assert len(dump.read_text().splitlines()) == 2
     monkeypatch.setenv("VECTOR_STORE_DIR", str(tmp_path / "other"))
-    assert json.loads(run("import", str(dump), "--json").stdout) == {"imported": 2}
+    assert json.loads(run("import", str(dump), "--json").stdout) == {
+        "imported": 2,
+        "new": 2,
+        "refreshed": 0,
+    }
     assert json.loads(run("stats", "--json").stdout)["total"] == 2
+    again = run("import", str(dump)).stdout
+    assert "Imported 2 memories: 0 new, 2 refreshed" in again
+    assert json.loads(run("stats", "--json").stdout)["total"] == 2
+
+
+def test_import_refuses_a_line_that_is_not_utf8_in_one_line(run, tmp_path) -> None:
+    dump = tmp_path / "latin1.jsonl"
+    dump.write_bytes(
+        '{"user_id": "u", "content": "tea"}\n{"user_id": "u", "content": "café"}\n'.encode(
+            "latin-1"
+        )
+    )
+    result = run("import", str(dump), ok=False)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: Line 2 is not UTF-8") and result.stderr.count("\n") == 1
+    assert "Traceback" not in result.output and "UnicodeDecodeError" not in result.output
+    assert json.loads(run("stats", "--json").stdout)["total"] == 0
+
+
+def _lines(n: int, bad: int | None = None) -> str:
+    rows = [{"user_id": "u", "content": f"fact number {i}"} for i in range(1, n + 1)]
+    if bad is not None:  # a line the model accepts but a write refuses: a time days ahead
+        rows[bad - 1]["created_at"] = "2999-01-01T00:00:00+00:00"
+    return "".join(json.dumps(r) + "\n" for r in rows)
+
+
+def test_a_bad_line_after_the_first_batch_writes_nothing(run, tmp_path) -> None:
+    dump = tmp_path / "dump.jsonl"
+    dump.write_text(_lines(300, bad=300))
+    result = run("import", str(dump), ok=False)
+    assert result.exit_code == 1 and "Line 300 is not a valid memory" in result.stderr
+    assert json.loads(run("stats", "--json").stdout)["total"] == 0
+
+
+def test_ctrl_c_during_an_import_says_how_many_were_written(run, tmp_path, monkeypatch) -> None:
+    from llm_memory.manager import MemoryManager
+
+    dump = tmp_path / "dump.jsonl"
+    dump.write_text(_lines(300))
+    real, calls = MemoryManager.write_memories, []
+
+    def interrupted_on_the_second_batch(self, items, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(self, items, **kw)
+
+    monkeypatch.setattr(MemoryManager, "write_memories", interrupted_on_the_second_batch)
+    result = run("import", str(dump), ok=False)
+    assert result.exit_code == 130
+    assert "Interrupted: 256 of 300 memories were written and are kept." in result.stderr
+    assert "Re-running the import is safe" in result.stderr
+    monkeypatch.setattr(MemoryManager, "write_memories", real)
+    assert json.loads(run("stats", "--json").stdout)["total"] == 256
+    assert "300 memories: 44 new, 256 refreshed" in run("import", str(dump)).stdout
+    assert json.loads(run("stats", "--json").stdout)["total"] == 300
 
 
 def test_bad_import_writes_nothing_and_says_which_line(run, tmp_path) -> None:

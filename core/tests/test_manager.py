@@ -260,6 +260,19 @@ def test_import_validates_every_line_first(memory) -> None:
     assert memory.store.count() == 0
 
 
+def test_import_checks_every_line_as_a_write_would_before_the_first_batch(memory) -> None:
+    rows = [json.dumps({"user_id": "u", "content": f"fact {i}"}) for i in range(300)]
+    rows[-1] = json.dumps({"user_id": "u", "content": "late", "created_at": "2999-01-01T00:00:00Z"})
+    with pytest.raises(ValidationFailed, match=r"^Line 300 is not a valid memory.*created_at"):
+        memory.import_(rows)
+    assert memory.store.count() == 0
+    first = memory.import_(rows[:3])
+    assert (first, first.new, first.refreshed) == (3, 3, 0)
+    again = memory.import_(rows[:4])
+    assert (again, again.new, again.refreshed) == (4, 1, 3)
+    assert memory.store.count() == 4
+
+
 def test_a_different_embedder_is_refused_until_reindex() -> None:
     store = MemoryStore()
     MemoryManager(store, HashEmbedder(dimension=64)).write_memory("I like jazz", "u")

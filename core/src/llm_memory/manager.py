@@ -35,6 +35,7 @@ from llm_memory.summarize import Summarizer
 from llm_memory.vocab import MEMORY_TYPES
 
 if TYPE_CHECKING:
+    from llm_memory.portability import ImportResult
     from llm_memory.snapshot import SnapshotStore
     from llm_memory.snapshot.engine import Snapshots
 
@@ -544,12 +545,30 @@ class MemoryManager:
         return export_lines(self.memories, user_id)
 
     def import_(
-        self, lines: Iterable[str], user_id: str | None = None, progress: Progress | None = None
-    ) -> int:
-        """Import JSON lines from :meth:`export`; validates every line before writing any."""
+        self,
+        lines: Iterable[str | bytes],
+        user_id: str | None = None,
+        progress: Progress | None = None,
+    ) -> ImportResult:
+        """Import JSON lines from :meth:`export`; validates every line (as a write would:
+        the id, the metadata limits, no future time) before writing any. Returns how many,
+        an ``int`` with ``new`` and ``refreshed`` (already stored) counts."""
         from llm_memory.portability import import_lines
 
-        return import_lines(self.write_memories, lines, user_id, progress)
+        now, settings = utcnow(), self.settings
+
+        def check(item: MemoryItem) -> None:
+            validation.check_item(
+                item, now, settings.max_metadata_keys, settings.max_metadata_bytes
+            )
+
+        def stored(keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+            known = self.memories.known(keys)
+            return {(m.user_id, m.id) for m in self.memories.get_many(known)} if known else set()
+
+        return import_lines(
+            self.write_memories, lines, user_id, progress, check=check, stored=stored
+        )
 
     def reindex(self, progress: Progress | None = None) -> int:
         """Re-embed every memory with the configured embedder; returns how many."""

@@ -33,10 +33,58 @@ def export_lines(memories: IndexedStore, user_id: str | None = None) -> Iterator
             yield item.model_dump_json() + "\n"
 
 
-def parse_lines(lines: Iterable[str], user_id: str | None = None) -> list[MemoryItem]:
-    """Every line validated before anything is written; errors name the line."""
+Key = tuple[str, str]
+
+
+class ImportResult(int):
+    """How many memories an import wrote: an ``int`` (the total), split into ``new`` and
+    ``refreshed`` (already stored: importance, time and metadata refreshed, nothing
+    duplicated). Both are ``None`` when the target cannot tell (through a server)."""
+
+    new: int | None
+    refreshed: int | None
+
+    def __new__(cls, total: int, new: int | None = None) -> ImportResult:
+        result = super().__new__(cls, total)
+        result.new = new
+        result.refreshed = None if new is None else total - new
+        return result
+
+
+class ImportInterrupted(KeyboardInterrupt):
+    """Ctrl-C during an import: ``written`` of ``total`` memories are stored, and kept."""
+
+    def __init__(self, written: int, total: int, unsure: bool = False) -> None:
+        self.written, self.total = written, total
+        maybe = "; the batch being sent when it came may have been written too" if unsure else ""
+        super().__init__(
+            f"Interrupted: {written} of {total} memories were written and are kept{maybe}. "
+            "Re-running the import is safe: what is already stored is refreshed, not duplicated."
+        )
+
+
+def parse_lines(
+    lines: Iterable[str | bytes],
+    user_id: str | None = None,
+    check: Callable[[MemoryItem], None] | None = None,
+) -> list[MemoryItem]:
+    """Every line validated before anything is written; errors name the line.
+
+    Lines may be bytes (a file read in binary): they must be UTF-8 (a byte-order mark at
+    the start is allowed). ``check`` adds the target's own checks of each memory (the id's
+    shape, the metadata limits, no future time), so that a line the write would refuse
+    is refused here, before any batch is written.
+    """
     items = []
     for number, line in enumerate(lines, start=1):
+        if isinstance(line, bytes):
+            try:
+                line = line.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise ValidationFailed(
+                    f"Line {number} is not UTF-8 (byte {exc.start + 1} of the line), nothing "
+                    "was imported: save the file as UTF-8."
+                ) from None
         if not line.strip():
             continue
         try:
@@ -49,10 +97,17 @@ def parse_lines(lines: Iterable[str], user_id: str | None = None) -> list[Memory
                     if data.get("user_id") != user_id
                     else data
                 )
-            items.append(MemoryItem.model_validate(data))
+            item = MemoryItem.model_validate(data)
+            if check is not None:
+                check(item)
+            items.append(item)
         except ValidationError as exc:
             raise ValidationFailed(
                 f"Line {number} is not a valid memory, nothing was imported: {validation_problems(exc)}"
+            ) from exc
+        except ValidationFailed as exc:
+            raise ValidationFailed(
+                f"Line {number} is not a valid memory, nothing was imported: {exc}"
             ) from exc
         except ValueError as exc:
             raise ValidationFailed(
@@ -63,21 +118,55 @@ def parse_lines(lines: Iterable[str], user_id: str | None = None) -> list[Memory
 
 def import_lines(
     target: Any,
-    lines: Iterable[str],
+    lines: Iterable[str | bytes],
     user_id: str | None = None,
     progress: Callable[[int], None] | None = None,
-) -> int:
+    *,
+    check: Callable[[MemoryItem], None] | None = None,
+    stored: Callable[[list[Key]], set[Key]] | None = None,
+) -> ImportResult:
     """Validate every line, then write them in batches through ``target``: a function
     taking a list of memories, or anything with a ``write_memories`` method (a manager, the
-    HTTP client)."""
+    HTTP client).
+
+    ``check`` is the target's per-memory check (see :func:`parse_lines`); ``stored(keys)``
+    says which ``(user_id, id)`` keys are already stored, so the result tells new from
+    refreshed. Ctrl-C between or during batches raises :class:`ImportInterrupted` with
+    how many were written (each batch is written whole or not at all).
+    """
     write: Callable[[list[MemoryItem]], Any] = getattr(target, "write_memories", target)
-    items = parse_lines(lines, user_id)
+    items = parse_lines(lines, user_id, check)
+    seen: set[Key] = set()
+    new = done = 0
     for start in range(0, len(items), BATCH):
         batch = items[start : start + BATCH]
-        write(batch)
+        keys = [(m.user_id, m.id) for m in batch]
+        try:
+            before = stored(keys) if stored is not None else set()
+            write(batch)
+        except KeyboardInterrupt:
+            raise _interrupted(done, len(items), keys, stored) from None
+        for key in keys:
+            if key not in seen and key not in before:
+                new += 1
+            seen.add(key)
+        done += len(batch)
         if progress:
             progress(len(batch))
-    return len(items)
+    return ImportResult(done, new if stored is not None else None)
+
+
+def _interrupted(
+    done: int, total: int, keys: list[Key], stored: Callable[[list[Key]], set[Key]] | None
+) -> ImportInterrupted:
+    """How many are written when Ctrl-C came during a batch: ask the store, if it can say."""
+    if stored is None:
+        return ImportInterrupted(done, total, unsure=True)
+    try:
+        whole = stored(keys) >= set(keys)
+    except BaseException:  # a second Ctrl-C, or a store that cannot answer now
+        return ImportInterrupted(done, total, unsure=True)
+    return ImportInterrupted(done + len(keys) if whole else done, total)
 
 
 def reindex(

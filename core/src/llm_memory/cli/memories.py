@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import datetime
 
 import click
@@ -201,19 +203,46 @@ def forget_user(user_id: str, yes: bool, as_json: bool) -> None:
 
 
 @click.command("import")
-@click.argument("source", type=click.File("r", encoding="utf-8"))
+@click.argument("source", type=click.File("rb"))
 @click.option("--user", "-u", "user_id", help="Import every memory as this user.")
 @json_option
 def import_(source: click.utils.LazyFile, user_id: str | None, as_json: bool) -> None:
-    """Import memories from a JSONL file (`-` for stdin). Validates every line first."""
-    lines = source.readlines()
-    manager = get_manager()
-    with progress(sum(1 for line in lines if line.strip()), "Importing") as update:
-        count = manager.import_(lines, user_id=user_id, progress=update)
+    """Import memories from a JSONL file (`-` for stdin). Validates every line first.
+
+    Memories already stored (the same id) are refreshed, not duplicated: importing the
+    same file again is safe, also after an interrupted import.
+    """
+    from llm_memory.portability import ImportInterrupted
+
+    try:
+        lines = source.readlines()
+        manager = get_manager()
+        total = sum(1 for line in lines if line.strip())
+        bars: list[Callable[[int], None]] = []
+        with ExitStack() as stack:  # the bar starts with the first batch: after validation
+
+            def update(n: int) -> None:
+                if not bars:
+                    bars.append(stack.enter_context(progress(total, "Importing")))
+                bars[0](n)
+
+            count = manager.import_(lines, user_id=user_id, progress=update)
+    except ImportInterrupted as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo("Interrupted: nothing was imported.", err=True)
+        sys.exit(130)
+    new, refreshed = getattr(count, "new", None), getattr(count, "refreshed", None)
     if as_json:
-        emit_json({"imported": count})
+        emit_json({"imported": count, "new": new, "refreshed": refreshed})
+    elif new is None:
+        click.echo(f"Imported {plural(count, 'memory', 'memories')}.")
     else:
-        click.echo(f"Imported {count} memories.")
+        click.echo(
+            f"Imported {plural(count, 'memory', 'memories')}: {new} new, {refreshed} refreshed "
+            "(already stored)."
+        )
 
 
 @click.command()
@@ -232,7 +261,7 @@ def export(user_id: str | None, output: click.utils.LazyFile) -> None:
         output.write(line)
         count += 1
     if output is not sys.stdout:
-        click.echo(f"Exported {count} memories.", err=True)
+        click.echo(f"Exported {plural(count, 'memory', 'memories')}.", err=True)
 
 
 COMMANDS = (add, search, list_, get, forget, forget_user, import_, export)

@@ -189,13 +189,25 @@ class MemoryClient:
 
     def import_(
         self,
-        lines: Iterable[str],
+        lines: Iterable[str | bytes],
         user_id: str | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> int:
+        """Validate every line, then send them in batches. The checks that need no server
+        settings (the id's shape, no future time) run on every line first; the server's
+        metadata limits are checked per batch. The result cannot tell new from refreshed."""
+        import sys
+
+        from llm_memory import validation
+        from llm_memory.models import utcnow
         from llm_memory.portability import import_lines
 
-        return import_lines(self, lines, user_id, progress)  # type: ignore[arg-type]
+        now = utcnow()
+
+        def check(item: Any) -> None:
+            validation.check_item(item, now, sys.maxsize, sys.maxsize)
+
+        return import_lines(self, lines, user_id, progress, check=check)  # type: ignore[arg-type]
 
     def flush(self) -> None:
         """Nothing to flush: the server writes access statistics itself."""
