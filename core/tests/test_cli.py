@@ -64,6 +64,23 @@ def test_metadata_and_get(run) -> None:
     assert shown["content"] == "Dentist on Friday"
 
 
+def test_list_says_how_many_there_are_when_it_stops_at_its_limit(run, tmp_path) -> None:
+    dump = tmp_path / "dump.jsonl"
+    dump.write_text(_lines(60))
+    run("import", str(dump))
+    first = run("list", "--user", "u")
+    assert first.stdout.count("fact number") == 50
+    assert first.stderr.strip() == (
+        "Showing 1-50 of 60 (use --limit N and --offset N to page; the next page: --offset 50)."
+    )
+    last = run("list", "--user", "u", "--offset", "50")
+    assert last.stdout.count("fact number") == 10
+    assert last.stderr.strip() == "Showing 51-60 of 60 (use --limit N and --offset N to page)."
+    assert run("list", "--user", "u", "-n", "60").stderr == ""
+    assert "Showing" not in run("list", "--user", "u", "--type", "fact").stderr
+    assert len(json.loads(run("list", "--user", "u", "--json").stdout)) == 50
+
+
 def test_forget_user_asks_first(run) -> None:
     run("add", "one", "-u", "carol")
     aborted = run("forget-user", "-u", "carol", input="n\n", ok=False)

@@ -125,16 +125,10 @@ def list_(
     offset: int,
     as_json: bool,
 ) -> None:
-    """List a user's memories, oldest first."""
-    items = get_manager().list(
-        user_id,
-        types=types or None,
-        since=since,
-        until=until,
-        session_id=session_id,
-        limit=limit,
-        offset=offset,
-    )
+    """List a user's memories, oldest first (a page: --limit, default 50, from --offset)."""
+    manager = get_manager()
+    filters = {"types": types or None, "since": since, "until": until, "session_id": session_id}
+    items = manager.list(user_id, limit=limit, offset=offset, **filters)
     if as_json:
         emit_json([m.model_dump(mode="json") for m in items])
         return
@@ -142,6 +136,31 @@ def list_(
         [(m.id[:12], m.type, f"{m.importance:.2f}", m.created_at, m.content) for m in items],
         ["id", "type", "imp", "created", "content"],
     )
+    if len(items) == limit or offset:  # a page of more: say how many there are in all
+        total = _count(manager, user_id, filters)
+        if not items:
+            click.echo(f"No memories from --offset {offset}: there are {total}.", err=True)
+        elif offset or total > len(items):
+            shown = f"{offset + 1}-{offset + len(items)}"
+            more = (
+                f"; the next page: --offset {offset + len(items)}"
+                if total > offset + len(items)
+                else ""
+            )
+            click.echo(
+                f"Showing {shown} of {total} (use --limit N and --offset N to page{more}).",
+                err=True,
+            )
+
+
+def _count(manager: object, user_id: str, filters: dict[str, object]) -> int:
+    """How many memories match, counted a page at a time (the store may not count filters)."""
+    total, page = 0, 1000
+    while True:
+        got = len(manager.list(user_id, limit=page, offset=total, **filters))  # type: ignore[attr-defined]
+        total += got
+        if got < page:
+            return total
 
 
 @click.command()
