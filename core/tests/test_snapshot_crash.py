@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -160,3 +161,29 @@ def test_a_roll_forward_that_cannot_complete_rolls_back(tmp_path):
         assert Snapshots(m).recover() == "rolled back"
         assert state(m) == present_state
     assert journal_dirs(tmp_path) == []
+
+
+def test_the_next_command_says_it_is_finishing_an_interrupted_restore_while_it_does(tmp_path):
+    snapshot_state, _ = prepare(tmp_path, "memory")
+    kill_restore_during(tmp_path, "apply", "memory")
+    env = {
+        **os.environ,
+        "STORAGE_BACKEND": "memory",
+        "VECTOR_STORE_DIR": str(tmp_path / "db"),
+        "SNAPSHOT_DIR": str(tmp_path / "snapshots"),
+        "HYBRID_SEARCH": "false",
+    }
+    argv = [sys.executable, "-m", "llm_memory.cli", "stats", "--json"]
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env
+    )
+    assert proc.stderr is not None
+    first = proc.stderr.readline()  # said before the roll-forward finishes, not after
+    assert first.startswith("Finishing the interrupted restore of snapshot "), first
+    out, rest = proc.communicate(timeout=120)
+    assert proc.returncode == 0, rest
+    assert json.loads(out)["total"] == len(snapshot_state)
+    assert "Done: the interrupted restore of snapshot " in rest and "rolled forward" in rest
+    assert journal_dirs(tmp_path) == []
+    with open_manager(tmp_path, "memory") as m:
+        assert state(m) == snapshot_state

@@ -341,7 +341,11 @@ class Snapshots:
             raise SnapshotError(
                 f"The restore journal in {journal.dir} is unreadable; move it away to continue."
             )
-        label = f"the interrupted restore of {plan.get('snapshot', 'a snapshot')}"
+        what = str(plan.get("snapshot") or "a snapshot")  # "Snapshot <id>", "Archive '<path>'"
+        label = f"the interrupted restore of {what[:1].lower()}{what[1:]}"
+        # Said before it starts (on stderr, for the CLI): finishing takes as long as the
+        # restore itself, and whatever command opened the store waits for it.
+        logger.warning("Finishing %s: applying it again...", label)
         with self.manager.memories.exclusive() as memories:
             try:
                 apply(
@@ -355,6 +359,12 @@ class Snapshots:
                 outcome = "rolled forward"
             except Exception as exc:
                 backup_label = "the pre-restore backup"
+                logger.warning(
+                    "Finishing %s failed (%s): rolling it back to %s...",
+                    label,
+                    one_line(exc, None),
+                    backup_label,
+                )
                 try:
                     backup = verify_dir(journal.backup, backup_label)
                     apply(
@@ -372,7 +382,7 @@ class Snapshots:
                     ) from exc
                 outcome = "rolled back"
         journal.finish()
-        logger.warning("%s was %s", label, outcome)
+        logger.warning("Done: %s was %s.", label, outcome)
         return outcome
 
 
