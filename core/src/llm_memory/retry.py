@@ -10,11 +10,19 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from llm_memory.errors import one_line
 
-__all__ = ["RetryPolicy", "Transient", "one_line", "parse_retry_after", "with_retries"]
+__all__ = [
+    "RetryPolicy",
+    "Transient",
+    "connection_refused",
+    "one_line",
+    "parse_retry_after",
+    "refused",
+    "with_retries",
+]
 
 T = TypeVar("T")
 
@@ -38,6 +46,12 @@ class RetryPolicy:
     max_wait: float = 60.0
     env_prefix: str = ""
 
+    @classmethod
+    def from_options(cls, options: Any, env_prefix: str) -> RetryPolicy:
+        """The policy a provider's options set (``max_retries``, ``retry_backoff``,
+        ``max_retry_wait``), its messages naming ``env_prefix`` settings."""
+        return cls(options.max_retries, options.retry_backoff, options.max_retry_wait, env_prefix)
+
     def delay(self, attempt: int, retry_after: float | None) -> float:
         wait = min(self.max_wait, self.backoff * 2**attempt) * (0.5 + random.random() / 2)
         return wait if retry_after is None else max(wait, retry_after)
@@ -57,6 +71,24 @@ def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
             if parsed is not None:
                 return max(0.0, email.utils.mktime_tz(parsed) - time.time())
     return None
+
+
+def connection_refused(exc: BaseException) -> bool:
+    """Whether ``exc``, or what caused it, is a refused connection: nothing listens at that
+    address, so retrying cannot help (unlike a timeout or a dropped connection)."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, ConnectionRefusedError):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+def refused(what: str, url: str, setting: str) -> str:
+    """The one line for a refused connection, naming the setting that holds the address."""
+    return f"{what} failed: nothing is listening at {url} (connection refused). Check {setting}."
 
 
 def with_retries(

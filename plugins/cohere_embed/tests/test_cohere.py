@@ -21,6 +21,7 @@ from llm_memory_cohere.options import CohereOptions
 from llm_memory_cohere.rerank import CohereReranker
 from llm_memory_testing import EmbedderContract
 from llm_memory_testing.http import count_tokens, vectors
+from llm_memory_testing.servers import HangUpServer, free_port
 
 KEY = "co-test-key"
 
@@ -162,6 +163,42 @@ def test_a_rejected_key_names_the_variable_and_is_not_retried(server: FakeCohere
         and "\n" not in message
     )
     assert len(server.received()) == 1
+
+
+def test_a_dropped_connection_is_retried_and_names_the_base_url() -> None:
+    with HangUpServer() as server:
+        embedder = CohereEmbedder.from_options(
+            CohereOptions(base_url=server.url, max_retries=1, retry_backoff=0.001)
+        )
+        with pytest.raises(EmbeddingError, match=r"failed after 2 attempts.*COHERE_BASE_URL"):
+            embedder.embed_documents(["x"])
+    assert server.connections == 2
+
+
+def test_a_refused_connection_fails_at_once_naming_the_base_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens: the connection is refused
+    embedder = CohereEmbedder.from_options(CohereOptions(base_url=url))  # 5 retries allowed
+    reranker = CohereReranker.from_options(CohereOptions(base_url=url))
+    calls: list[str] = []
+    for client, method in ((embedder.api.client, "embed"), (reranker.api.client, "rerank")):
+        original = getattr(client, method)
+
+        def counted(*args: Any, _original: Any = original, _method: str = method, **kw: Any) -> Any:
+            calls.append(_method)
+            return _original(*args, **kw)
+
+        monkeypatch.setattr(client, method, counted)
+    with pytest.raises(EmbeddingError) as embedding:
+        embedder.embed_documents(["x"])
+    with pytest.raises(RerankError) as reranking:
+        reranker.rerank("cat", candidates("cat"))
+    assert calls == ["embed", "rerank"]  # neither retried
+    for info in (embedding, reranking):
+        message = str(info.value)
+        assert "COHERE_BASE_URL" in message and url in message and "connection refused" in message
+        assert "\n" not in message and "Try again later" not in message
 
 
 def test_an_unknown_model_names_the_setting(server: FakeCohere) -> None:

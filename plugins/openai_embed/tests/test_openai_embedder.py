@@ -18,7 +18,7 @@ from llm_memory_openai.embedder import OpenAIEmbedder, estimate_tokens
 from llm_memory_openai.options import OpenAIOptions
 from llm_memory_testing import EmbedderContract
 from llm_memory_testing.http import count_tokens, vectors
-from llm_memory_testing.servers import free_port
+from llm_memory_testing.servers import HangUpServer, free_port
 from openai_wire import FakeOpenAI
 
 KEY = "sk-test-key"
@@ -202,13 +202,35 @@ def test_a_failed_batch_fails_the_whole_call(server: FakeOpenAI) -> None:
     assert len(server.received()) == 2
 
 
-def test_an_unreachable_server_names_the_base_url() -> None:
-    url = f"http://127.0.0.1:{free_port()}/v1"
-    embedder = OpenAIEmbedder.from_options(
-        OpenAIOptions(base_url=url, max_retries=1, retry_backoff=0.001)
-    )
-    with pytest.raises(EmbeddingError, match=r"failed after 2 attempts.*OPENAI_BASE_URL"):
+def test_a_dropped_connection_is_retried_and_names_the_base_url() -> None:
+    with HangUpServer() as server:
+        embedder = OpenAIEmbedder.from_options(
+            OpenAIOptions(base_url=f"{server.url}/v1", max_retries=1, retry_backoff=0.001)
+        )
+        with pytest.raises(EmbeddingError, match=r"failed after 2 attempts.*OPENAI_BASE_URL"):
+            embedder.embed_documents(["x"])
+    assert server.connections == 2
+
+
+def test_a_refused_connection_fails_at_once_naming_the_base_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens: the connection is refused
+    embedder = OpenAIEmbedder.from_options(OpenAIOptions(base_url=url))  # 5 retries allowed
+    calls = []
+    create = embedder.client.embeddings.create
+
+    def counted(**params: Any) -> Any:
+        calls.append(params)
+        return create(**params)
+
+    monkeypatch.setattr(embedder.client.embeddings, "create", counted)
+    with pytest.raises(EmbeddingError) as info:
         embedder.embed_documents(["x"])
+    message = str(info.value)
+    assert len(calls) == 1  # not retried
+    assert "OPENAI_BASE_URL" in message and url in message and "connection refused" in message
+    assert "\n" not in message and "Try again later" not in message
 
 
 def test_the_cache_saves_the_second_request(server: FakeOpenAI, tmp_path: Path) -> None:

@@ -25,6 +25,49 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class HangUpServer:
+    """A loopback port that accepts every connection and closes it unanswered: a dropped
+    connection, which a client may retry (unlike a refused one). ``connections`` counts them.
+
+    >>> with HangUpServer() as server:
+    ...     embedder = OpenAIEmbedder(base_url=server.url + "/v1")
+    """
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(16)
+        self._sock.settimeout(0.05)
+        self.port = int(self._sock.getsockname()[1])
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="hang-up-server", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.connections += 1
+            conn.close()
+
+    def __enter__(self) -> HangUpServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._sock.close()
+
+
 @dataclass
 class ServerProcess:
     """A server process started by :func:`run_server`."""

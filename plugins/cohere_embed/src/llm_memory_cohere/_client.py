@@ -12,8 +12,10 @@ from llm_memory.errors import ConfigError
 from llm_memory.retry import (
     RetryPolicy,
     Transient,
+    connection_refused,
     one_line,
     parse_retry_after,
+    refused,
     with_retries,
 )
 
@@ -55,13 +57,15 @@ class CohereAPI:
     def call(self, fn: Callable[[], T], what: str, model_setting: str, error: type[Exception]) -> T:
         """Run one API call with retries; failures become ``error`` with a one-line message."""
 
-        def classify(exc: Exception) -> Transient | None:
-            return self._classify(exc, model_setting, error)
+        what = f"{what} via {self.via}"
 
-        return with_retries(fn, classify, self.retry, f"{what} via {self.via}", error)
+        def classify(exc: Exception) -> Transient | None:
+            return self._classify(exc, what, model_setting, error)
+
+        return with_retries(fn, classify, self.retry, what, error)
 
     def _classify(
-        self, exc: Exception, model_setting: str, error: type[Exception]
+        self, exc: Exception, what: str, model_setting: str, error: type[Exception]
     ) -> Transient | None:
         if isinstance(exc, ApiError):
             status, message = exc.status_code or 0, _message(exc.body)
@@ -83,6 +87,8 @@ class CohereAPI:
         if isinstance(exc, httpx.TimeoutException):
             return Transient(f"no answer from {self.base_url} in time")
         if isinstance(exc, httpx.TransportError):
+            if connection_refused(exc):  # nothing listens there: retrying cannot help
+                raise error(refused(what, self.base_url, "COHERE_BASE_URL")) from exc
             return Transient(
                 f"cannot reach {self.base_url} ({one_line(exc)}; check COHERE_BASE_URL)"
             )

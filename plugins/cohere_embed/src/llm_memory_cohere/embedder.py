@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from llm_memory.embedding import Embedder
+from llm_memory.embedding.remote import RemoteEmbedder
 from llm_memory.errors import ConfigError, EmbeddingError
 from llm_memory.retry import RetryPolicy
 
@@ -23,10 +22,9 @@ KNOWN_MODELS: dict[str, tuple[int, tuple[int, ...]]] = {
     "embed-english-light-v3.0": (384, ()),
     "embed-multilingual-light-v3.0": (384, ()),
 }
-_PROBE_TEXT = "dimension probe"
 
 
-class CohereEmbedder(Embedder):
+class CohereEmbedder(RemoteEmbedder):
     """Stored text is embedded as ``search_document``, queries as ``search_query``.
 
     Batches of at most 96 texts (the API's limit), retried on 429/5xx, all-or-nothing.
@@ -34,7 +32,9 @@ class CohereEmbedder(Embedder):
     """
 
     name = "cohere"
-    remote = True
+    label = "Cohere"
+    env_prefix = "COHERE_"
+    max_batch_limit = MAX_BATCH
 
     def __init__(
         self,
@@ -47,58 +47,27 @@ class CohereEmbedder(Embedder):
         retry: RetryPolicy | None = None,
         max_batch_size: int = MAX_BATCH,
     ) -> None:
-        super().__init__()
-        self.model = model
+        dimension = _known_dimension(model, output_dimension)
+        api = CohereAPI(api_key, base_url, timeout, retry)
+        super().__init__(
+            model,
+            where=api.where,
+            dimension=dimension,
+            retry=api.retry,
+            max_batch_size=max_batch_size,
+        )
         self.output_dimension = output_dimension
-        self.max_batch_size = max(1, min(max_batch_size, MAX_BATCH))
-        self._dimension = _known_dimension(model, output_dimension)
-        self._lock = threading.Lock()
-        self.api = CohereAPI(api_key, base_url, timeout, retry)
+        self.api = api
 
     @classmethod
-    def from_options(
-        cls, options: CohereOptions, embedding_model: str | None = None
-    ) -> CohereEmbedder:
-        return cls(
-            embedding_model or options.model,
-            api_key=options.api_key.get_secret_value() if options.api_key else None,
-            base_url=options.base_url,
-            output_dimension=options.output_dimension,
-            timeout=options.timeout,
-            retry=RetryPolicy(
-                options.max_retries, options.retry_backoff, options.max_retry_wait, "COHERE_"
-            ),
-            max_batch_size=options.max_batch_size,
-        )
-
-    @property
-    def dimension(self) -> int:
-        if self._dimension is None:
-            self._embed_batch([_PROBE_TEXT], "search_document")  # sets _dimension from the answer
-        assert self._dimension is not None
-        return self._dimension
-
-    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
-        return self._embed(texts, "search_document")
+    def option_arguments(cls, options: CohereOptions) -> dict[str, Any]:
+        return {**super().option_arguments(options), "output_dimension": options.output_dimension}
 
     def embed_queries(self, texts: Sequence[str]) -> list[list[float]]:
-        return self._embed(texts, "search_query")
+        return self._embed(texts, query=True)
 
-    def _embed(self, texts: Sequence[str], input_type: InputType) -> list[list[float]]:
-        texts = list(texts)
-        for i, text in enumerate(texts):
-            if not isinstance(text, str) or not text:
-                raise EmbeddingError(
-                    f"Cannot embed text #{i}: Cohere embeds only non-empty strings."
-                )
-        vectors: list[list[float]] = []
-        for start in range(0, len(texts), self.max_batch_size):
-            vectors.extend(
-                self._embed_batch(texts[start : start + self.max_batch_size], input_type)
-            )
-        return vectors
-
-    def _embed_batch(self, batch: list[str], input_type: InputType) -> list[list[float]]:
+    def _request(self, batch: list[str], query: bool) -> tuple[list[list[float]], int]:
+        input_type: InputType = "search_query" if query else "search_document"
         params: dict[str, Any] = {
             "model": self.model,
             "input_type": input_type,
@@ -114,31 +83,12 @@ class CohereEmbedder(Embedder):
             EmbeddingError,
         )
         floats = response.embeddings.float_ if response.embeddings is not None else None
-        if floats is None or len(floats) != len(batch):
-            got = "no float embeddings" if floats is None else f"{len(floats)} embeddings"
+        if floats is None:
             raise EmbeddingError(
-                f"{self.api.where} returned {got} for {len(batch)} texts; nothing was stored."
+                f"{self.where} returned no float embeddings for {len(batch)} texts; nothing was stored."
             )
-        vectors = [[float(x) for x in vector] for vector in floats]
-        self._check_dimension(vectors)
         billed = response.meta.billed_units if response.meta is not None else None
-        with self._lock:
-            self.usage.requests += 1
-            self.usage.texts += len(batch)
-            self.usage.tokens += int(getattr(billed, "input_tokens", 0) or 0)
-        return vectors
-
-    def _check_dimension(self, vectors: list[list[float]]) -> None:
-        lengths = sorted({len(v) for v in vectors})
-        with self._lock:
-            if self._dimension is None and len(lengths) == 1 and lengths[0] > 0:
-                self._dimension = lengths[0]
-            expected = self._dimension
-        if lengths != [expected]:
-            got = ", ".join(map(str, lengths))
-            raise EmbeddingError(
-                f"{self.api.where} returned {got}-dimensional vectors from {self.model}; expected {expected}."
-            )
+        return floats, int(getattr(billed, "input_tokens", 0) or 0)
 
     def close(self) -> None:
         self.api.close()

@@ -47,9 +47,7 @@ class CohereReranker(Reranker):
             api_key=options.api_key.get_secret_value() if options.api_key else None,
             base_url=options.base_url,
             timeout=options.timeout,
-            retry=RetryPolicy(
-                options.max_retries, options.retry_backoff, options.max_retry_wait, "COHERE_"
-            ),
+            retry=RetryPolicy.from_options(options, "COHERE_"),
             batch_size=options.rerank_batch_size,
         )
 
