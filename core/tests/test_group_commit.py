@@ -164,3 +164,19 @@ def test_a_write_inside_the_writer_lock_does_not_wait_for_itself(memory) -> None
     with memory.memories.writing():
         item = memory.write_memory("written while holding the lock", "u")
     assert memory.get(item.id, "u").content == item.content
+
+
+def test_the_writer_lock_knows_its_owner_thread(memory) -> None:
+    """``writer_held`` is true in the holding thread only, through nesting, and false
+    after release (no private RLock API)."""
+    seen: list[bool] = []
+    other = threading.Thread(target=lambda: seen.append(memory.memories.writer_held()))
+    assert not memory.memories.writer_held()
+    with memory.memories.writing():
+        with memory.memories.writing():
+            assert memory.memories.writer_held()
+        assert memory.memories.writer_held()
+        other.start()
+        other.join()
+    assert seen == [False]
+    assert not memory.memories.writer_held()

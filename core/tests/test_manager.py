@@ -372,3 +372,38 @@ def test_a_writer_waits_for_reads_already_in_flight() -> None:
         order.append("write")
     thread.join()
     assert order == ["read done", "write"]
+
+
+def test_access_statistics_are_flushed_by_the_timer_alone() -> None:
+    """However many memories reads touch, they are written once per timer period (the
+    bound on read traffic's commits), not whenever a buffer fills."""
+    from datetime import UTC, datetime
+
+    from llm_memory.access import AccessTracker
+    from llm_memory.models import MemoryItem, ScoredMemory
+
+    calls: list[int] = []
+
+    class Recorder:
+        def record_access(self, accesses) -> None:
+            calls.append(len(accesses))
+
+    tracker = AccessTracker(Recorder(), delay=3600)
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    for n in range(50):
+        batch = [
+            ScoredMemory(
+                memory=MemoryItem(user_id="u", content=f"m {n} {i}"),
+                score=1.0,
+                relevance=1.0,
+                importance=0.5,
+                recency=1.0,
+            )
+            for i in range(100)
+        ]
+        tracker.touch(batch, at)
+    assert calls == []  # 5,000 distinct memories touched, nothing written yet
+    tracker.flush()
+    assert calls == [5000] and tracker.flushes == 1
+    tracker.flush()
+    assert calls == [5000]  # nothing pending: no call

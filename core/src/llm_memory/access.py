@@ -2,9 +2,13 @@
 
 Every ``retrieve`` bumps ``access_count`` and ``last_accessed_at`` of what it returns.
 Writing that synchronously would turn every read into a write (a new table version on
-LanceDB), so touches are buffered and flushed by a background timer, when the buffer is
-full, before any operation that reads those fields (list, purge, export, stats), and on
-close or interpreter exit.
+LanceDB), so touches are buffered and flushed by a background timer. The rate is bounded:
+read-only traffic causes **at most one flush every** :data:`FLUSH_SECONDS` (2 s) per
+manager, however many reads arrive (each flush is one ``record_access`` call for every
+user; on LanceDB one ``UPDATE`` commit per distinct count per 1,000 memories, usually
+one). Besides the timer, pending touches are written before any operation that reads
+those fields (list, purge, export, stats), on ``flush()``, and on close or interpreter
+exit. A flush never counts as growth for a backend's compaction or optimize.
 """
 
 from __future__ import annotations
@@ -16,6 +20,11 @@ from typing import Protocol
 
 from llm_memory.models import ScoredMemory
 
+__all__ = ["FLUSH_SECONDS", "AccessTracker"]
+
+#: Seconds between two timed flushes of access statistics (the bound on their rate).
+FLUSH_SECONDS = 2.0
+
 
 class _Recorder(Protocol):
     def record_access(self, accesses: Mapping[tuple[str, str], tuple[int, datetime]]) -> None: ...
@@ -23,15 +32,21 @@ class _Recorder(Protocol):
 
 class AccessTracker:
     """Buffers touches and writes them through ``store.record_access`` (the indexed store,
-    which takes its writer lock: one store call for every user)."""
+    which takes its writer lock: one store call for every user).
 
-    def __init__(self, store: _Recorder, delay: float = 2.0, max_pending: int = 2000):
+    The first touch after a flush starts a timer of ``delay`` seconds; touches until it
+    fires join the same flush. The buffer holds one entry per distinct memory touched in
+    that time, so it stays as small as the set of memories read within ``delay``.
+    """
+
+    def __init__(self, store: _Recorder, delay: float = FLUSH_SECONDS):
         self.store = store
         self.delay = delay
-        self.max_pending = max_pending
         self._pending: dict[tuple[str, str], tuple[int, datetime]] = {}
         self._mutex = threading.Lock()
         self._timer: threading.Timer | None = None
+        #: Flushes that wrote something (for benchmarks and tests).
+        self.flushes = 0
 
     def touch(self, scored: Sequence[ScoredMemory], at: datetime) -> None:
         with self._mutex:
@@ -45,13 +60,10 @@ class AccessTracker:
                         "last_accessed_at": at,
                     }
                 )
-            full = len(self._pending) >= self.max_pending
-            if not full and self._timer is None and self._pending:
+            if self._timer is None and self._pending:
                 self._timer = threading.Timer(self.delay, self.flush)
                 self._timer.daemon = True
                 self._timer.start()
-        if full:
-            self.flush()
 
     def flush(self) -> None:
         with self._mutex:
@@ -61,4 +73,5 @@ class AccessTracker:
                 self._timer = None
         if not pending:
             return
+        self.flushes += 1
         self.store.record_access(pending)

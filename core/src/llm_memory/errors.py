@@ -44,6 +44,10 @@ class EmbeddingError(LLMMemoryError):
     """An embedding call failed; nothing from its batch was written."""
 
 
+class StoreBusy(LLMMemoryError):
+    """A store write kept losing commit races to other writers; nothing of it was written."""
+
+
 class RerankError(LLMMemoryError):
     """A reranker call failed; nothing was re-ordered."""
 

@@ -7,6 +7,41 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 
+class OwnedLock:
+    """A re-entrant lock that knows which thread holds it (``threading.RLock`` keeps that
+    private): :meth:`held` is true only in the holding thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._owner: int | None = None
+        self._depth = 0
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        if not self._lock.acquire(blocking, timeout):
+            return False
+        self._owner = threading.get_ident()
+        self._depth += 1
+        return True
+
+    def release(self) -> None:
+        if self._owner != threading.get_ident():
+            raise RuntimeError("release of a lock this thread does not hold")
+        self._depth -= 1
+        if self._depth == 0:
+            self._owner = None
+        self._lock.release()
+
+    def held(self) -> bool:
+        """Whether the calling thread holds the lock."""
+        return self._owner == threading.get_ident()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
 class ReadWriteLock:
     """Readers share; a writer waits until every reader in flight has finished and keeps
     new ones out until it is done. Reads may nest (a reader never waits for a reader).

@@ -39,12 +39,20 @@ class Transient(Exception):
 @dataclass(frozen=True)
 class RetryPolicy:
     """``max_retries`` retries after the first attempt; waits double from ``backoff``,
-    jittered, capped at ``max_wait``; a server's Retry-After is a minimum wait."""
+    jittered, capped at ``max_wait``; a server's Retry-After is a minimum wait.
+
+    ``retries_setting`` names the setting that raises ``max_retries`` in the final error
+    (default ``<env_prefix>MAX_RETRIES``)."""
 
     max_retries: int = 5
     backoff: float = 0.5
     max_wait: float = 60.0
     env_prefix: str = ""
+    retries_setting: str | None = None
+
+    @property
+    def setting(self) -> str:
+        return self.retries_setting or f"{self.env_prefix}MAX_RETRIES"
 
     @classmethod
     def from_options(cls, options: Any, env_prefix: str) -> RetryPolicy:
@@ -116,7 +124,7 @@ def with_retries(
         if attempt >= policy.max_retries:
             raise error(
                 f"{what} failed after {attempt + 1} attempts ({transient.reason}). Try again later, "
-                f"or allow more retries with {policy.env_prefix}MAX_RETRIES."
+                f"or allow more retries with {policy.setting}."
             ) from failure
         wait = policy.delay(attempt, transient.retry_after)
         if transient.retry_after is not None and transient.retry_after > policy.max_wait:

@@ -73,3 +73,13 @@ def test_the_manager_keeps_the_keyword_rows_in_step(pg_dsn, pg_table, monkeypatc
         assert not any("keyword" in h.sources for h in m.retrieve("gazelle", "ada", limit=2))
         assert "keyword" in m.retrieve("batavus", "ada", limit=1)[0].sources
     assert not (tmp_path / "keyword_index.sqlite3").exists()  # no SQLite index beside it
+
+
+def test_existing_answers_from_the_keyword_rows(index):
+    """The write path's duplicate check: which (user, id) keys are stored, per user."""
+    index.add([_turn(1, "one"), _turn(2, "two"), _turn(1, "bob's one", user="bob")])
+    wanted = [("ada", "t1"), ("ada", "t2"), ("ada", "t3"), ("bob", "t1"), ("bob", "t2")]
+    assert index.existing(wanted) == {("ada", "t1"), ("ada", "t2"), ("bob", "t1")}
+    assert index.existing([]) == set()
+    index.delete("ada", ["t1"])
+    assert index.existing(wanted) == {("ada", "t2"), ("bob", "t1")}

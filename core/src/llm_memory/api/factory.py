@@ -25,6 +25,7 @@ from llm_memory.errors import (
     NotFound,
     NotSupported,
     SnapshotError,
+    StoreBusy,
     ValidationFailed,
 )
 from llm_memory.plugins import core_version
@@ -42,6 +43,7 @@ STATUS: list[tuple[type[Exception], int]] = [
     (EmbedderMismatch, 409),
     (ConfigError, 503),
     (EmbeddingError, 502),
+    (StoreBusy, 503),
     (NotSupported, 501),
     (SnapshotError, 500),
 ]

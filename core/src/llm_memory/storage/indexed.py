@@ -8,7 +8,6 @@ so no reader in this process ever sees a half-restored store.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -16,7 +15,7 @@ from typing import Any
 
 from llm_memory.errors import EmbedderMismatch
 from llm_memory.keyword.base import KeywordIndex
-from llm_memory.locks import ReadWriteLock
+from llm_memory.locks import OwnedLock, ReadWriteLock
 from llm_memory.models import EmbedderInfo, MemoryItem
 from llm_memory.storage import PAGE, MemoryFilter, StoreHit, VectorStore, paged
 
@@ -37,7 +36,7 @@ class IndexedStore:
     def __init__(self, backend: VectorStore, keywords: KeywordIndex | None = None) -> None:
         self.backend = backend
         self.keywords = keywords
-        self._writer = threading.RLock()  # writers, one at a time
+        self._writer = OwnedLock()  # writers, one at a time
         # Reads share this; exclusive() takes it alone. Never take the writer lock while
         # holding it for reading.
         self._rw = ReadWriteLock()
@@ -52,7 +51,7 @@ class IndexedStore:
 
     def writer_held(self) -> bool:
         """Whether this thread holds the writer lock (inside :meth:`writing`)."""
-        return bool(self._writer._is_owned())  # type: ignore[attr-defined]
+        return self._writer.held()
 
     @contextmanager
     def reading(self) -> Iterator[IndexedStore]:
@@ -203,10 +202,9 @@ class IndexedStore:
         """Those of ``keys`` that may be stored: the keyword side's key table answers
         when it can (a lookup in microseconds, where the store would scan); else all."""
         wanted = list(dict.fromkeys(keys))
-        existing = getattr(self.keywords, "existing", None)
-        if existing is None or not wanted:
+        if self.keywords is None or not wanted:
             return wanted
-        found = existing(wanted)
+        found = self.keywords.existing(wanted)
         return [key for key in wanted if key in found]
 
     def get_many(self, keys: Sequence[Key]) -> list[MemoryItem]:

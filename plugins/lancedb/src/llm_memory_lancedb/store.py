@@ -14,7 +14,6 @@ objects (``col``/``lit``), and ``update``, which takes text only, gets values he
 from __future__ import annotations
 
 import logging
-import random
 import re
 import threading
 import time
@@ -31,8 +30,9 @@ from lancedb.background_loop import LOOP
 from lancedb.expr import col, lit
 from lancedb.query import ColumnOrdering, MatchQuery
 from lancedb.table import AsyncTable
-from llm_memory.errors import ConfigError, DimensionMismatch, NotSupported
+from llm_memory.errors import ConfigError, DimensionMismatch, NotSupported, StoreBusy
 from llm_memory.models import EmbedderInfo, MemoryItem
+from llm_memory.retry import RetryPolicy, Transient, with_retries
 from llm_memory.storage import MemoryFilter, StoreHit, VectorStore
 
 from llm_memory_lancedb import indexes, rows
@@ -82,6 +82,15 @@ class LanceDBStore(VectorStore):
         self._builder: threading.Thread | None = None
         self._writes = 0  # commits since the last optimize (this process)
         self._rows_written = 0  # rows written since the last optimize (this process)
+        #: Background optimizes this store started (for benchmarks and tests).
+        self.optimizes = 0
+        self._policy = RetryPolicy(
+            max_retries=self.options.write_retries,
+            backoff=0.05,
+            max_wait=2.0,
+            env_prefix="LANCEDB_",
+            retries_setting="LANCEDB_WRITE_RETRIES",
+        )
 
     @classmethod
     def from_options(cls, options: LanceDBOptions, settings: Any) -> LanceDBStore:
@@ -228,7 +237,11 @@ class LanceDBStore(VectorStore):
     def record_access(self, accesses: Mapping[tuple[str, str], tuple[int, datetime]]) -> None:
         """Increment in place: one ``UPDATE`` commit per distinct count (usually one), no
         read, and concurrent increments from other processes all count. The time written
-        is the batch's latest (the core flushes touches every few seconds)."""
+        is the batch's latest (the core flushes touches at most every 2 s).
+
+        Reads must never rewrite the table: these commits count neither as writes nor as
+        growth toward a background optimize (the next optimize a real write starts
+        compacts the files they left)."""
         table = self._table()
         if table is None or not accesses:
             return
@@ -246,7 +259,6 @@ class LanceDBStore(VectorStore):
                 self._retry(
                     lambda where=where, values=values: table.update(where, values_sql=values)
                 )
-        self._after_write(table, len(accesses))
 
     def get_vectors(self, user_id: str, ids: Sequence[str]) -> dict[str, list[float]]:
         def convert(batch: pa.Table) -> list[tuple[str, list[float]]]:
@@ -446,6 +458,7 @@ class LanceDBStore(VectorStore):
         return bool(growth) and self._rows_written >= max(OPTIMIZE_MIN_ROWS, growth * total)
 
     def _optimize_in_background(self, table: Any) -> None:
+        self.optimizes += 1
         try:
             self._retry(table.optimize)
         except Exception as exc:  # housekeeping must never fail a write that succeeded
@@ -487,16 +500,23 @@ class LanceDBStore(VectorStore):
         return out
 
     def _retry(self, write: Callable[[], T]) -> T:
-        """Run one commit; retry it with jittered backoff while it loses commit races."""
-        for attempt in range(self.options.write_retries + 1):
-            try:
-                return write()
-            except (RuntimeError, OSError, ValueError) as exc:
-                if not _CONFLICT.search(str(exc)) or attempt == self.options.write_retries:
-                    raise
-                log.info("lancedb commit conflict on %r, retrying: %s", self.table_name, exc)
-                time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.5))
-        raise AssertionError("unreachable")
+        """Run one commit; retry it with jittered backoff (``llm_memory.retry``) while it
+        loses commit races, up to ``write_retries`` times; then :class:`StoreBusy`."""
+        return with_retries(
+            write,
+            self._conflict,
+            self._policy,
+            f"A write to lancedb table {self.table_name!r}",
+            StoreBusy,
+        )
+
+    def _conflict(self, exc: Exception) -> Transient | None:
+        if not isinstance(exc, (RuntimeError, OSError, ValueError)) or not _CONFLICT.search(
+            str(exc)
+        ):
+            return None
+        log.info("lancedb commit conflict on %r, retrying: %s", self.table_name, exc)
+        return Transient("commit conflict with another writer")
 
 
 def _async_table(table: Any) -> Any:

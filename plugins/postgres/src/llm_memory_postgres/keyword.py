@@ -201,5 +201,22 @@ class PostgresKeywordIndex:
             found = conn.execute(query, values).fetchall()
         return [(memory_id, float(score)) for memory_id, score in found]
 
+    def existing(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which ``(user_id, memory_id)`` keys are stored: one indexed lookup in the keyword
+        table (a row there commits with its memory's row), the write path's duplicate
+        check."""
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return set()
+        users, ids = [u for u, _ in wanted], [m for _, m in wanted]
+        rows.refuse_nul(*users, *ids)
+        query = sql.SQL(
+            "SELECT k.user_id, k.id FROM {} k JOIN unnest(%s::text[], %s::text[]) AS w(u, i) "
+            "ON k.user_id = w.u AND k.id = w.i"
+        ).format(self.kw)
+        with self.store.transaction(None) as conn:
+            found = conn.execute(query, [users, ids]).fetchall()
+        return {(user_id, memory_id) for user_id, memory_id in found}
+
     def close(self) -> None:
         """Nothing of its own to release: the store's pool serves it."""
