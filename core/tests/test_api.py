@@ -350,3 +350,25 @@ def test_search_drops_memories_below_min_relevance(base, manager):
     assert len(everything) == 2
     assert [m["memory"]["content"] for m in best] == ["Alice keeps three bees in the garden"]
     assert refused.status_code == 422
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_docs_pages_load_every_asset_from_the_server_itself(base, page):
+    import re
+
+    with client(base) as http:
+        html = http.get(page)
+        assert html.status_code == 200 and "text/html" in html.headers["content-type"]
+        assert not re.search(r"https?://", html.text), "an asset from elsewhere: blank offline"
+        urls = re.findall(r'(?:src|href|spec-url)="([^"]+)"|url: \'([^\']+)\'', html.text)
+        urls = [a or b for a, b in urls]
+        assert any(u.endswith(".js") for u in urls) and "/openapi.json" in urls
+        for url in urls:
+            assert url.startswith("/"), url
+            answer = http.get(url)
+            assert answer.status_code == 200, url
+            assert len(answer.content) > 100, url
+        if page == "/docs":
+            assert "validatorUrl" in html.text  # no badge image from validator.swagger.io
+            bundle = http.get("/docs-assets/swagger-ui-bundle.js").text
+            assert "SwaggerUIBundle" in bundle

@@ -80,7 +80,12 @@ def create_app(
         summary="Long-term memory for LLM agents.",
         version=core_version(),
         lifespan=_lifespan(server, schedule_snapshots),
+        docs_url=None,  # served offline by serve_docs_offline, not from a CDN
+        redoc_url=None,
     )
+    from llm_memory.api.docs import serve_docs_offline
+
+    serve_docs_offline(app)
     app.state.llm_memory = server
     _install_handlers(app)
     app.middleware("http")(_request_context)
