@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -277,3 +279,35 @@ def test_http_mcp_without_keys_serves_loopback_names_only(tmp_path):
         with httpx.Client(base_url=server.url, timeout=30) as http:
             rebound = http.post("/mcp", json=ping, headers=headers)
         assert (rebound.status_code, rebound.text) == (421, "Invalid Host header")
+
+
+def test_the_api_app_loads_the_mcp_sdk_only_when_mcp_is_first_asked(tmp_path):
+    """Creating the app (and answering other routes) must not import ``mcp`` (most of a
+    second); the first request to /mcp builds the server, and it answers."""
+    code = """
+import json, sys
+from fastapi.testclient import TestClient
+from llm_memory.api.factory import create_app
+from llm_memory.settings import load_settings
+
+app = create_app(settings=load_settings(storage_backend="memory"))
+created = "mcp" in sys.modules
+with TestClient(app) as http:
+    health = http.get("/healthz").status_code
+    before = "mcp" in sys.modules
+    ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    headers = {"Authorization": "Bearer ada-key-123", "Accept": "application/json, text/event-stream"}
+    answer = http.post("/mcp", json=ping, headers=headers)
+    again = http.post("/mcp", json=ping, headers=headers)
+print(json.dumps([created, health, before, answer.status_code, answer.json(), again.status_code,
+                  "mcp" in sys.modules]))
+"""
+    env = {**os.environ, **store_env(tmp_path), "API_KEYS": json.dumps(KEYS)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    created, health, before, status, answer, again, loaded = json.loads(out.stdout.splitlines()[-1])
+    assert created is False and before is False and health == 200
+    assert (status, answer, again) == (200, {"jsonrpc": "2.0", "id": 1, "result": {}}, 200)
+    assert loaded is True

@@ -13,14 +13,17 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+import anyio
+from anyio import to_thread
 from fastapi import HTTPException, Request
 
 from llm_memory.api.deps import actor as api_actor
 from llm_memory.api.deps import principal, require_user
 
 if TYPE_CHECKING:
+    from anyio.abc import TaskGroup, TaskStatus
     from fastapi import FastAPI
-    from mcp.server.mcpserver import Context
+    from mcp.server.mcpserver import Context, MCPServer
     from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
     from llm_memory.api.auth import Principal
@@ -33,23 +36,63 @@ _SCOPE = "llm_memory_mcp_scope"
 
 
 class McpGate:
-    """The ASGI endpoint: authenticate, fix the user, then let the SDK answer."""
+    """The ASGI endpoint: authenticate, fix the user, then let the SDK answer.
+
+    The MCP server (and with it the ``mcp`` SDK, most of a second to import) is built on
+    the first request to ``/mcp``, so an app that never serves MCP never loads it. Its
+    session manager then runs in the app's lifespan, until the app stops.
+    """
 
     def __init__(self, server: ServerState) -> None:
-        from llm_memory.mcp.tools import build_server
-
-        self.mcp = build_server(server.manager, scope_of)
+        self.server = server
+        self.mcp: MCPServer | None = None
         # Without keys the server answers loopback clients only: keep the SDK's DNS
         # rebinding check there (a web page must not reach it through a hostile name).
         # With keys every request carries one, which a rebinding page does not have.
         self.loopback_only = not server.keys
         self.sessions: StreamableHTTPSessionManager | None = None
+        self._tasks: TaskGroup | None = None
+        self._stop: anyio.Event | None = None
+        self._starting: anyio.Lock | None = None
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
-        """Run the SDK's session manager for as long as the app runs (a fresh one each time)."""
+        """Hold the app's lifespan: the session manager, once started, runs in it (a fresh
+        one each time the app starts) and stops with it."""
+        self._stop, self._starting = anyio.Event(), anyio.Lock()
+        async with anyio.create_task_group() as tasks:
+            self._tasks = tasks
+            try:
+                yield
+            finally:
+                self._tasks = None
+                self._stop.set()
+
+    async def _sessions(self) -> StreamableHTTPSessionManager:
+        """The running session manager, started on first use."""
+        if self.sessions is not None:
+            return self.sessions
+        if self._tasks is None or self._starting is None:
+            raise HTTPException(503, "The MCP endpoint is starting or stopping; try again.")
+        async with self._starting:
+            if self.sessions is None:
+                if self.mcp is None:
+                    self.mcp = await to_thread.run_sync(self._build)
+                await self._tasks.start(self._run_sessions, self._stop)
+        assert self.sessions is not None
+        return self.sessions
+
+    def _build(self) -> MCPServer:
+        from llm_memory.mcp.tools import build_server
+
+        return build_server(self.server.manager, scope_of)
+
+    async def _run_sessions(
+        self, stop: anyio.Event, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
         from mcp.server.transport_security import TransportSecuritySettings
 
+        assert self.mcp is not None
         security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
         if self.loopback_only:
             security = TransportSecuritySettings(
@@ -62,8 +105,9 @@ class McpGate:
         sessions = self.mcp.session_manager
         async with sessions.run():
             self.sessions = sessions
+            task_status.started()
             try:
-                yield
+                await stop.wait()
             finally:
                 self.sessions = None
 
@@ -72,12 +116,11 @@ class McpGate:
         who = principal(request)
         user = _user(request, who)
         actor = f"mcp:{api_actor(who)}"
+        sessions = await self._sessions()
         from llm_memory.mcp.tools import Scope
 
         scope.setdefault("state", {})[_SCOPE] = Scope(user_id=user, actor=actor)
-        if self.sessions is None:
-            raise HTTPException(503, "The MCP endpoint is starting or stopping; try again.")
-        await self.sessions.handle_request(scope, receive, send)
+        await sessions.handle_request(scope, receive, send)
 
 
 def _user(request: Request, who: Principal) -> str:
