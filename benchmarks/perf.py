@@ -2,13 +2,19 @@
 
 For each backend and size, four child processes run one after the other (each its own
 process, so peak RSS is its own): the raw client (chromadb ``collection.add`` /
-``collection.query``, lancedb ``table.add`` / ``table.search``) and llm-memory
+``collection.query``, lancedb ``table.add`` / ``table.search``, psycopg ``executemany`` of
+``INSERT ... ON CONFLICT`` into a pgvector table with an HNSW index / ``SELECT ... ORDER BY
+vector <=> q``) and llm-memory
 (``write_memories`` / ``retrieve``, hybrid search and scoring included), twice each in
 alternating order so background load hits both alike. Memories are synthetic sentences
 spread over 100 users; both sides store the same texts and the hash embedder's vectors.
 
     .venv/bin/python benchmarks/perf.py                       # 10,000 memories
     .venv/bin/python benchmarks/perf.py --sizes 10000,100000  # and 100,000 (slow)
+    .venv/bin/python benchmarks/perf.py --backends postgres   # POSTGRES_DSN, or a pgserver
+
+For ``postgres`` the server is the one ``POSTGRES_DSN`` names, or else a throwaway one from
+the ``pgserver`` wheel; each child writes a schema of its own, dropped afterwards.
 
 Beside another memory library: ``--mem0-python PATH`` names a Python interpreter with
 ``mem0ai`` and ``llm-memory`` installed (kept out of this workspace: mem0 pins its own
@@ -22,6 +28,7 @@ Writes ``perf-<sizes>.md`` and ``.json`` to ``--out`` (benchmarks/out/).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -32,7 +39,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -154,7 +162,8 @@ def child_raw(backend: str, size: int, workdir: Path) -> dict[str, Any]:
     embed = time.perf_counter() - start
     query_vectors = {q: embedder.embed_queries([q])[0] for q, _ in queries}
     ids = [f"m{i}" for i in range(size)]
-    add, search = (_raw_chroma if backend == "chroma" else _raw_lancedb)(workdir, len(vectors[0]))
+    raw = {"chroma": _raw_chroma, "lancedb": _raw_lancedb, "postgres": _raw_postgres}[backend]
+    add, search = raw(workdir, len(vectors[0]))
     start = time.perf_counter()
     for i in range(0, size, BATCH):
         j = i + BATCH
@@ -278,12 +287,81 @@ def _raw_lancedb(workdir: Path, dimension: int) -> tuple[Any, Any]:
     return add, search
 
 
+def _raw_postgres(workdir: Path, dimension: int) -> tuple[Any, Any]:
+    """What the pgvector README sets up: a table and an HNSW cosine index from the start;
+    vectors sent as binary float8 arrays (pgvector casts them)."""
+    import psycopg
+
+    conn = psycopg.connect(os.environ["POSTGRES_DSN"], autocommit=True)
+    schema = os.environ["POSTGRES_SCHEMA_NAME"]
+    conn.execute(f'CREATE SCHEMA "{schema}"')
+    conn.execute(f'SET search_path TO "{schema}", public')
+    conn.execute(
+        f"CREATE TABLE raw (user_id text, id text, content text, vector vector({dimension}), "
+        "PRIMARY KEY (user_id, id))"
+    )
+    conn.execute("CREATE INDEX ON raw USING hnsw (vector vector_cosine_ops)")
+    insert = (
+        "INSERT INTO raw (user_id, id, content, vector) VALUES (%s, %s, %s, %b::float8[]::vector) "
+        "ON CONFLICT (user_id, id) DO UPDATE SET content = EXCLUDED.content, "
+        "vector = EXCLUDED.vector"
+    )
+    query = (
+        "SELECT id, content, 1 - (vector <=> %b::float8[]::vector) FROM raw WHERE user_id = %s "
+        "ORDER BY (vector <=> %b::float8[]::vector) + 0 LIMIT %s"
+    )  # exact (`+ 0` keeps the planner off the HNSW index, which filters after its top-k
+    # and would return a few of a small user's rows), as the plugin searches a small user
+
+    def add(ids: list[str], users: list[str], texts: list[str], vectors: list[list[float]]) -> None:
+        with conn.transaction():
+            conn.cursor().executemany(
+                insert,
+                [(u, i, t, v) for i, u, t, v in zip(ids, users, texts, vectors, strict=True)],
+            )
+
+    def search(vector: list[float], user: str) -> Any:
+        return conn.execute(query, [vector, user, vector, K]).fetchall()
+
+    return add, search
+
+
 # -- the parent ----------------------------------------------------------------------------
+@contextlib.contextmanager
+def postgres_server(backends: Sequence[str]) -> Iterator[None]:
+    """For a postgres row: the server POSTGRES_DSN names, or else a throwaway pgserver."""
+    if "postgres" not in backends or os.environ.get("POSTGRES_DSN"):
+        yield
+        return
+    import pgserver
+    import psycopg
+
+    with tempfile.TemporaryDirectory(prefix="perf-pg") as parent:
+        server = pgserver.get_server(f"{parent}/data", cleanup_mode="stop")
+        os.environ["POSTGRES_DSN"] = server.get_uri()
+        try:
+            with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+                conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            yield
+        finally:
+            del os.environ["POSTGRES_DSN"]
+            server.cleanup()
+
+
+def _drop_schema(name: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(os.environ["POSTGRES_DSN"], autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+
+
 def run_child(mode: str, backend: str, size: int, python: str | None = None) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix=f"perf-{mode}-{backend}-"))
     # Both sides search exactly (flat): lancedb's ANN index would otherwise start training
     # in the background when the table reaches its threshold, in the middle of the timing.
     env = {**os.environ, "LANCEDB_ANN_INDEX_THRESHOLD": str(10 * size)}
+    if backend == "postgres":  # each child its own schema, dropped afterwards
+        env["POSTGRES_SCHEMA_NAME"] = f"perf_{mode.replace('-', '_')}_{uuid.uuid4().hex[:8]}"
     try:
         command = [
             python or sys.executable,
@@ -303,6 +381,8 @@ def run_child(mode: str, backend: str, size: int, python: str | None = None) -> 
         return json.loads(done.stdout.strip().splitlines()[-1])
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+        if backend == "postgres":
+            _drop_schema(env["POSTGRES_SCHEMA_NAME"])
 
 
 def help_seconds(runs: int = 5) -> float:
@@ -466,6 +546,28 @@ def _csv(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
+def _run_rows(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
+    for size in args.sizes:
+        for backend in args.backends:
+            modes = [mode for mode in MODES if mode in args.modes and mode != "mem0"]
+            if args.mem0_python and backend == "chroma":
+                modes.append("mem0")
+            results: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
+            for attempt in range(args.repeat):
+                order = modes if attempt % 2 == 0 else modes[::-1]
+                for mode in order:
+                    python = args.mem0_python if mode == "mem0" else None
+                    results[mode].append(run_child(mode, backend, size, python))
+                    print(f"{backend} {size} {mode}: done", file=sys.stderr)
+            rows.append(
+                {
+                    "backend": backend,
+                    "size": size,
+                    **{mode: summarise(results[mode], size) for mode in modes},
+                }
+            )
+
+
 def main(argv: Iterable[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backends", type=_csv, default=["chroma", "lancedb"])
@@ -498,25 +600,8 @@ def main(argv: Iterable[str] | None = None) -> int:
 
     command = "python benchmarks/perf.py " + " ".join(sys.argv[1:] if argv is None else argv)
     rows = []
-    for size in args.sizes:
-        for backend in args.backends:
-            modes = [mode for mode in MODES if mode in args.modes and mode != "mem0"]
-            if args.mem0_python and backend == "chroma":
-                modes.append("mem0")
-            results: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
-            for attempt in range(args.repeat):
-                order = modes if attempt % 2 == 0 else modes[::-1]
-                for mode in order:
-                    python = args.mem0_python if mode == "mem0" else None
-                    results[mode].append(run_child(mode, backend, size, python))
-                    print(f"{backend} {size} {mode}: done", file=sys.stderr)
-            rows.append(
-                {
-                    "backend": backend,
-                    "size": size,
-                    **{mode: summarise(results[mode], size) for mode in modes},
-                }
-            )
+    with postgres_server(args.backends):
+        _run_rows(args, rows)
     help_s = help_seconds()
     args.out.mkdir(parents=True, exist_ok=True)
     table = markdown(rows, help_s, command.strip())
