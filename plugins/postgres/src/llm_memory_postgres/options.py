@@ -37,7 +37,8 @@ class PostgresOptions(BaseSettings):
         20_000,
         ge=0,
         description="A user with fewer memories is searched exactly (no HNSW index): exact "
-        "and faster on small sets.",
+        "and faster on small sets. The HNSW index is built (in the background, without "
+        "blocking writers) once the table holds this many memories; 0: from the start.",
     )
     ef_search: int = Field(
         100, ge=1, description="HNSW candidates per search (hnsw.ef_search; at least k)."

@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import json
+import struct
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from llm_memory.errors import ValidationFailed
 from llm_memory.models import MemoryItem, as_utc
 from llm_memory.storage import MemoryFilter
 from psycopg import sql
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
 
-__all__ = ["COLUMNS", "from_row", "refuse_nul", "to_row", "vector_text", "where"]
+__all__ = [
+    "COLUMNS",
+    "VECTOR_MARK",
+    "from_row",
+    "refuse_nul",
+    "to_row",
+    "vector_param",
+    "vector_text",
+    "where",
+]
 
 #: Every column but the vector, in the order reads select them.
 COLUMNS = (
@@ -59,6 +72,41 @@ def from_row(row: Sequence[Any]) -> MemoryItem:
 def vector_text(vector: Sequence[float]) -> str:
     """pgvector's text form, ``[1.0,2.5,...]``, sent as a bound parameter."""
     return "[" + ",".join(repr(float(x)) for x in vector) + "]"
+
+
+class BinaryVector:
+    """A vector in pgvector's binary form (``vector_recv``: two int16, the dimension and
+    0, then big-endian float4s), for the ``%b::vector`` placeholder: several times cheaper
+    to make and to parse than the text form."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, vector: Sequence[float]) -> None:
+        values = np.asarray(vector, dtype=">f4")
+        self.data = struct.pack(">HH", len(values), 0) + values.tobytes()
+
+
+class BinaryVectorDumper(Dumper):
+    """Sends a :class:`BinaryVector` as it is; its type (oid 0, unknown) comes from the
+    ``::vector`` cast of its placeholder."""
+
+    format = Format.BINARY
+
+    def dump(self, obj: BinaryVector) -> bytes:
+        return obj.data
+
+
+def register(conn: Any) -> None:
+    """Teach a connection to send :class:`BinaryVector` parameters."""
+    conn.adapters.register_dumper(BinaryVector, BinaryVectorDumper)
+
+
+def vector_param(vector: Sequence[float]) -> BinaryVector:
+    return BinaryVector(vector)
+
+
+#: The placeholder :func:`vector_param`'s value goes into.
+VECTOR_MARK = sql.SQL("%b::vector")
 
 
 def parse_vector(text: str) -> list[float]:

@@ -15,7 +15,7 @@ import psycopg
 from llm_memory.errors import ConfigError
 from psycopg import sql
 
-__all__ = ["MIGRATIONS", "Names", "ensure_schema", "vector_dimension"]
+__all__ = ["MIGRATIONS", "Names", "create_hnsw", "ensure_schema", "hnsw_state", "vector_dimension"]
 
 #: pgvector's HNSW index takes vectors up to this long; longer ones are searched exactly.
 HNSW_MAX_DIMENSION = 2000
@@ -206,16 +206,41 @@ def vector_dimension(conn: psycopg.Connection, names: Names) -> int | None:
     return None if row is None or row[0] is None or row[0] < 1 else int(row[0])
 
 
-def set_vector_dimension(conn: psycopg.Connection, names: Names, dimension: int | None) -> None:
-    """Type the (empty) vector column as ``vector(dimension)`` with an HNSW cosine index,
-    or untype it (None) so that a reindex may choose another dimension."""
-    hnsw = sql.Identifier(names.schema, f"{names.table}_hnsw")
-    conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(hnsw))
+def set_vector_dimension(
+    conn: psycopg.Connection, names: Names, dimension: int | None, hnsw: bool = True
+) -> None:
+    """Type the (empty) vector column as ``vector(dimension)``, with an HNSW cosine index
+    if ``hnsw`` (else the store builds it later, :func:`create_hnsw`), or untype it (None)
+    so that a reindex may choose another dimension."""
+    conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(hnsw_name(names)))
     kind = sql.SQL("vector") if dimension is None else sql.SQL("vector({})").format(dimension)
     conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN vector TYPE {}").format(names.of(), kind))
-    if dimension is not None and dimension <= HNSW_MAX_DIMENSION:
-        conn.execute(
-            sql.SQL("CREATE INDEX {} ON {} USING hnsw (vector vector_cosine_ops)").format(
-                names.index("hnsw"), names.of()
-            )
-        )
+    if hnsw and dimension is not None and dimension <= HNSW_MAX_DIMENSION:
+        conn.execute(create_hnsw(names, concurrently=False))
+
+
+def hnsw_name(names: Names) -> sql.Identifier:
+    return sql.Identifier(names.schema, f"{names.table}_hnsw")
+
+
+def create_hnsw(names: Names, concurrently: bool) -> sql.Composable:
+    """The HNSW cosine index on the vector column; ``concurrently``: without blocking
+    writers (outside a transaction; an interrupted build leaves an invalid index)."""
+    return sql.SQL(
+        "CREATE INDEX {how}IF NOT EXISTS {i} ON {t} USING hnsw (vector vector_cosine_ops)"
+    ).format(
+        how=sql.SQL("CONCURRENTLY " if concurrently else ""),
+        i=names.index("hnsw"),
+        t=names.of(),
+    )
+
+
+def hnsw_state(conn: psycopg.Connection, names: Names) -> bool | None:
+    """Whether the HNSW index is there and valid (True), there but invalid, an interrupted
+    concurrent build (False), or not there (None)."""
+    row = conn.execute(
+        "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+        "JOIN pg_namespace s ON s.oid = c.relnamespace WHERE s.nspname = %s AND c.relname = %s",
+        [names.schema, f"{names.table}_hnsw"],
+    ).fetchone()
+    return None if row is None else bool(row[0])

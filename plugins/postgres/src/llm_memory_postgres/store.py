@@ -1,7 +1,13 @@
 """The Postgres vector store: one table per store, pgvector HNSW, psycopg 3 and a pool.
 
-Every write is one transaction; upserts are ``INSERT ... ON CONFLICT (user_id, id)`` and
-access counts are incremented in SQL, so many processes and machines may write one store.
+Every write is one transaction; upserts are ``INSERT ... ON CONFLICT (user_id, id)`` (one
+pipelined ``executemany`` per batch, vectors as binary arrays) and access counts are
+incremented in SQL, so many processes and machines may write one store.
+
+The HNSW index is built once the table holds ``exact_search_below`` memories: before that
+every user is searched exactly, so the index would only slow each insert (each one a graph
+insertion: most of the ingest time when it was there from the start). It is built in the
+background with ``CREATE INDEX CONCURRENTLY`` (writers go on; one process builds it).
 Every statement filters by ``user_id`` with a bound parameter; with
 ``row_level_security`` each transaction also names its user in a session setting
 (``set_config`` with a bound parameter) that the tables' policy compares every row with.
@@ -10,7 +16,9 @@ Every statement filters by ``user_id`` with a bound parameter; with
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -27,6 +35,8 @@ from llm_memory_postgres import rows, schema
 from llm_memory_postgres.options import PostgresOptions
 
 __all__ = ["PostgresStore"]
+
+logger = logging.getLogger(__name__)
 
 _INSERT_COLUMNS = sql.SQL(", ").join(sql.Identifier(c) for c in (*rows.COLUMNS, "vector"))
 _UPDATE_ALL = sql.SQL(", ").join(
@@ -46,6 +56,11 @@ class PostgresStore(VectorStore):
         self.names = schema.Names(self.options.schema_name, table)
         self._dim: int | None = None
         self._atomic = threading.local()  # .conn: this thread's connection inside atomic()
+        self._mutex = threading.Lock()
+        self._indexed = False  # the HNSW index is known to be there and valid
+        self._written = 0  # rows this process upserted since it last looked for the index
+        self._builder: threading.Thread | None = None
+        self._building: psycopg.Connection | None = None  # the builder's connection
         try:
             with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
                 schema.ensure_schema(conn, self.names, self.options.row_level_security)
@@ -60,12 +75,11 @@ class PostgresStore(VectorStore):
             min_size=1,
             max_size=self.options.pool_size,
             kwargs={"autocommit": True},
-            configure=lambda conn: conn.execute(
-                "SELECT set_config('statement_timeout', %s, false)", [timeout]
-            ),
+            configure=lambda conn: _configure(conn, timeout),
             open=True,
             name=f"llm-memory-{table}",
         )
+        self.ensure_index()
 
     @classmethod
     def from_options(cls, options: PostgresOptions, settings: Any) -> PostgresStore:
@@ -156,7 +170,8 @@ class PostgresStore(VectorStore):
                         f"of {have} dimensions, not {info.dimension}. Run `llm-memory reindex` "
                         "(it clears the table first) or choose another table."
                     )
-                schema.set_vector_dimension(conn, self.names, info.dimension)
+                schema.set_vector_dimension(conn, self.names, info.dimension, self._hnsw_now)
+                self._indexed = False
             schema.write_meta(conn, self.names, "embedder", info.model_dump_json())
         self._dim = info.dimension
 
@@ -180,6 +195,80 @@ class PostgresStore(VectorStore):
     def _lock(self, conn: psycopg.Connection) -> None:
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [self.names.lock_key])
 
+    # -- the HNSW index ----------------------------------------------------------------
+    @property
+    def _hnsw_now(self) -> bool:
+        """Whether the index is created with the column (every search uses it)."""
+        return self.options.exact_search_below == 0
+
+    def ensure_index(self, wait: bool = False) -> bool:
+        """Start building the HNSW index in the background if the table has grown to
+        ``exact_search_below`` memories and has none (``wait``: until it is built).
+        Returns whether the index is there."""
+        if self._indexed:
+            return True
+        with self.transaction(None) as conn:
+            state = schema.hnsw_state(conn, self.names)
+            dimension = schema.vector_dimension(conn, self.names)
+            wanted = (
+                state is not True
+                and dimension is not None
+                and dimension <= schema.HNSW_MAX_DIMENSION
+                and self._count_to(conn, self.options.exact_search_below)
+                >= self.options.exact_search_below
+            )
+        if state is True:
+            self._indexed = True
+            return True
+        if not wanted:
+            return False
+        with self._mutex:
+            if self._builder is None or not self._builder.is_alive():
+                self._builder = threading.Thread(
+                    target=self._build_index, name=f"llm-memory-hnsw-{self.names.table}",
+                    daemon=True,
+                )  # fmt: skip
+                self._builder.start()
+            builder = self._builder
+        if wait:
+            builder.join()
+        return self._indexed
+
+    def _build_index(self) -> None:
+        """Build the index without blocking writers; one process at a time (an advisory
+        lock), and an interrupted build (an invalid index) is dropped and done again."""
+        try:
+            with psycopg.connect(self.dsn, autocommit=True, connect_timeout=10) as conn:
+                self._building = conn
+                conn.execute("SELECT set_config('statement_timeout', '0', false)")
+                key = self.names.lock_key + ":hnsw"
+                got = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [key]).fetchone()
+                if not got or not got[0]:
+                    return  # another process is building it
+                self.act_as(conn, None)
+                state = schema.hnsw_state(conn, self.names)
+                if state is False:
+                    drop = sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}")
+                    conn.execute(drop.format(schema.hnsw_name(self.names)))
+                if state is not True:
+                    started = time.perf_counter()
+                    conn.execute(schema.create_hnsw(self.names, concurrently=True))
+                    logger.info(
+                        "built the HNSW index of %s in %.1f s",
+                        self.location(),
+                        time.perf_counter() - started,
+                    )
+                self._indexed = schema.hnsw_state(conn, self.names) is True
+        except psycopg.Error as exc:  # searches stay exact meanwhile; the next check retries
+            logger.warning("building the HNSW index of %s failed: %s", self.location(), exc)
+        finally:
+            self._building = None
+
+    def _count_to(self, conn: psycopg.Connection, limit: int) -> int:
+        """The table's memories, counted up to ``limit``."""
+        query = sql.SQL("SELECT count(*) FROM (SELECT 1 FROM {} LIMIT %s) s")
+        return int(conn.execute(query.format(self.names.of()), [limit]).fetchone()[0])  # type: ignore[index]
+
     # -- writes ------------------------------------------------------------------------
     def upsert(self, items: Sequence[MemoryItem], vectors: Sequence[Sequence[float]]) -> None:
         if not self.check_upsert(items, vectors):
@@ -188,12 +277,13 @@ class PostgresStore(VectorStore):
             rows.refuse_nul(i.user_id, i.id, i.content, i.type, i.session_id)
         latest = {(i.user_id, i.id): n for n, i in enumerate(items)}  # the last one wins
         statement = sql.SQL(
-            "INSERT INTO {t} ({cols}) VALUES ({marks}, %s::vector) "
+            "INSERT INTO {t} ({cols}) VALUES ({marks}, {vector}) "
             "ON CONFLICT (user_id, id) DO UPDATE SET {update}"
         ).format(
             t=self.names.of(),
             cols=_INSERT_COLUMNS,
             marks=sql.SQL(", ").join(sql.Placeholder() * len(rows.COLUMNS)),
+            vector=rows.VECTOR_MARK,
             update=_UPDATE_ALL,
         )
         if self._dim is None:
@@ -201,15 +291,20 @@ class PostgresStore(VectorStore):
         with self.transaction(None) as conn:
             for user_id, numbers in _by_user(items, latest.values()).items():
                 self.act_as(conn, user_id)
-                params = [(*rows.to_row(items[n]), rows.vector_text(vectors[n])) for n in numbers]
-                conn.cursor().executemany(statement, params)
+                params = [(*rows.to_row(items[n]), rows.vector_param(vectors[n])) for n in numbers]
+                conn.cursor().executemany(statement, params)  # pipelined: one round trip
+        self._written += len(items)
+        if not self._indexed and self._written >= max(1, self.options.exact_search_below // 10):
+            self._written = 0  # look again every tenth of the threshold written here
+            self.ensure_index()
 
     def _type_vector_column(self, dimension: int) -> None:
         """Fix the column's length from the first write when no embedder was recorded."""
         with self.transaction(None) as conn:
             self._lock(conn)
             if schema.vector_dimension(conn, self.names) is None:
-                schema.set_vector_dimension(conn, self.names, dimension)
+                schema.set_vector_dimension(conn, self.names, dimension, self._hnsw_now)
+                self._indexed = False
         self._dim = None
         self.check_dimension([[0.0] * dimension])
 
@@ -318,6 +413,8 @@ class PostgresStore(VectorStore):
         text = rows.vector_text(vector)
         with self.transaction(flt.user_id) as conn:
             exact = self._small(conn, flt.user_id)
+            if not exact and not self._indexed:
+                self.ensure_index()  # a user this large: the table needs its index
             if not exact:
                 ef = str(min(1000, max(self.options.ef_search, k)))
                 conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", [ef])
@@ -357,6 +454,7 @@ class PostgresStore(VectorStore):
     def clear(self) -> None:
         """Empty every table (keeping the links between turns, as the core's index does)
         and untype the vector column, so that a reindex may change the dimension."""
+        self._stop_build()  # it would hold the ALTER TABLE up (or deadlock with it)
         with self.transaction(None) as conn:
             self._lock(conn)
             conn.execute(sql.SQL("DELETE FROM {}").format(self.names.of()))
@@ -364,6 +462,7 @@ class PostgresStore(VectorStore):
             schema.set_vector_dimension(conn, self.names, None)
             schema.write_meta(conn, self.names, "embedder", None)
         self._dim = None
+        self._indexed = False
 
     def location(self) -> str:
         return f"{_masked(self.dsn)}#{self.names.schema}.{self.names.table}"
@@ -374,10 +473,37 @@ class PostgresStore(VectorStore):
             "location": self.location(),
             "memories": self.count(),
             "row_level_security": self.options.row_level_security,
+            "hnsw_index": self._index_state(),
         }
 
+    def _index_state(self) -> str:
+        with self.transaction(None) as conn:
+            state = schema.hnsw_state(conn, self.names)
+        building = self._builder is not None and self._builder.is_alive()
+        if state is True:
+            return "built"
+        if building or state is False:
+            return "building"
+        return f"from {self.options.exact_search_below:,} memories"
+
+    def _stop_build(self) -> None:
+        """Cancel a build in progress (the next check drops the invalid index it leaves and
+        builds it again)."""
+        building, builder = self._building, self._builder
+        if builder is not None and builder.is_alive():
+            if building is not None:
+                with contextlib.suppress(psycopg.Error):
+                    building.cancel_safe()
+            builder.join(timeout=10)
+
     def close(self) -> None:
+        self._stop_build()
         self._pool.close()
+
+
+def _configure(conn: psycopg.Connection, timeout: str) -> None:
+    rows.register(conn)
+    conn.execute("SELECT set_config('statement_timeout', %s, false)", [timeout])
 
 
 def _by_user(items: Sequence[MemoryItem], numbers: Any) -> dict[str, list[int]]:
