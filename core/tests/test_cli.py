@@ -177,6 +177,18 @@ def test_errors_are_one_line_with_exit_code_1(run) -> None:
     assert "Traceback" not in result.output
 
 
+def test_usage_errors_are_clicks_with_exit_status_2_as_the_readme_says(run) -> None:
+    from pathlib import Path
+
+    result = run("search", "tea", "--user", "ada", "-k", "0", ok=False)
+    assert result.exit_code == 2
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    block = readme.split('$ llm-memory search "tea" --user ada -k 0\n', 1)[1].split("```")[0]
+    shown = result.stderr.replace("cli search", "llm-memory search")  # CliRunner's prog name
+    assert shown == block, "the README shows click's message as it is"
+    assert "exit\nstatus 2" in readme
+
+
 def test_stats_purge_reindex_config_plugins(run, monkeypatch) -> None:
     run("add", "I play chess", "-u", "u", "-t", "fact")
     stats = json.loads(run("stats", "--json").stdout)
