@@ -218,11 +218,48 @@ def test_cli_commands_act_through_the_server(server, tmp_path):
 
 
 def test_cli_store_commands_refuse_url_in_one_line(server):
-    for args in (["purge", "--yes"], ["reindex"], ["snapshot", "list"]):
+    for args in (["purge", "--yes"], ["reindex"]):
         result = run(*args, url=server.url)
         assert result.exit_code == 1
         assert result.output.strip().splitlines() == [
-            f"Error: `llm-memory {args[0]}{' list' if args[0] == 'snapshot' else ''}` works on "
+            f"Error: `llm-memory {args[0]}` works on "
             "the store itself, not through a server: run it on the server's host without "
             "--url / LLM_MEMORY_URL."
         ]
+
+
+def test_cli_snapshots_through_the_server_and_beside_it(tmp_path):
+    """While a server holds the store, snapshots are taken, listed and restored through
+    it; listing, deleting and pruning on its host open only the snapshot store."""
+    snaps = str(tmp_path / "snaps")
+    with serve(tmp_path, SNAPSHOT_DIR=snaps) as srv:
+        admin = {"url": srv.url, "key": "admin-key-1"}
+        assert run("add", "Ada drinks rooibos.", "--user", "ada", url=srv.url).exit_code == 0
+        created = run("snapshot", "create", "--json", **admin)
+        assert created.exit_code == 0, created.output
+        snapshot_id = json.loads(created.output)["id"]
+        listed = run("snapshot", "list", "--json", **admin)
+        assert [r["id"] for r in json.loads(listed.output)] == [snapshot_id]
+        run("forget-user", "--user", "ada", "--yes", url=srv.url)
+        restored = run("snapshot", "restore", "--yes", "--json", **admin)
+        assert restored.exit_code == 0, restored.output
+        assert json.loads(restored.output)["snapshot_id"] == snapshot_id
+        back = json.loads(run("list", "--user", "ada", "--json", url=srv.url).output)
+        assert [m["content"] for m in back] == ["Ada drinks rooibos."]
+        pruned = run("snapshot", "prune", "--keep", "0", "--yes", **admin)
+        assert pruned.exit_code == 1
+        assert pruned.output.startswith("Error: `llm-memory snapshot prune` is not in the HTTP API")
+        # on the host, without --url: the memory store (unopenable here) is never opened
+        env = {"STORAGE_BACKEND": "unknown", "SNAPSHOT_DIR": snaps, "LLM_MEMORY_URL": ""}
+        beside = CliRunner().invoke(cli, ["snapshot", "list", "--json"], env=env)
+        assert beside.exit_code == 0, beside.output
+        assert [r["id"] for r in json.loads(beside.output)] == [snapshot_id]
+
+
+def test_a_key_an_http_header_cannot_carry_is_refused_in_one_line():
+    with pytest.raises(
+        ConfigError, match=r"^The API key holds U\+2026 .* position 8, .*placeholder"
+    ):
+        MemoryClient("http://127.0.0.1:1", api_key="k-alice-…")
+    with pytest.raises(ConfigError, match="U\\+0020"):
+        AsyncMemoryClient("http://127.0.0.1:1", api_key="k alice")

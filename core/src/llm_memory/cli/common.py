@@ -67,6 +67,7 @@ class ThroughServer:
             "export",
             "import_",
             "chat",
+            "snapshots",
             "flush",
             "close",
         ]

@@ -41,7 +41,9 @@ def demo(user_id: str, as_json: bool) -> None:
         "storage": manager.store.describe(),
         "embedder": manager.embedder.info().model_dump(),
     }
-    say(f"Storage: {_where(report['storage'])}   Embedder: {manager.embedder.info()} (offline)\n")
+    info = manager.embedder.info()
+    offline = " (offline)" if info.name == "hash" else ""
+    say(f"Storage: {_where(report['storage'])}   Embedder: {info}{offline}\n")
 
     # Run twice, the demo stores nothing twice: the conversation keeps the times (so the
     # ids) of the first run, the facts are refreshed, and the chat is not repeated.
@@ -84,9 +86,10 @@ def demo(user_id: str, as_json: bool) -> None:
             "duplicated."
         )
     else:
+        stored_now = f"{len(facts) - known} of {len(facts)}" if known else str(len(facts))
         again = f"; {known} already stored, refreshed" if known else ""
         say(
-            f"2. Stored {len(facts) - known} of {len(facts)} facts and preferences{again} "
+            f"2. Stored {stored_now} facts and preferences{again} "
             "(writing them again refreshes, never duplicates)."
         )
     report.update(

@@ -14,6 +14,7 @@ from llm_memory.cli.common import (
     confirm_destructive,
     emit_json,
     get_manager,
+    get_settings,
     json_option,
     plural,
     table,
@@ -27,8 +28,28 @@ _PHASES = {
 }
 
 
-def _snapshots(ctx: click.Context | None = None) -> Any:
+def _snapshots(ctx: click.Context | None = None, *, store_only: bool = False) -> Any:
+    """The snapshots: through the server with --url; else the manager's, or for commands
+    that touch only the snapshot store (``store_only``: list, delete, prune) one built
+    without opening the memory store, so that a running ``serve`` does not block them."""
+    ctx = ctx or click.get_current_context()
+    root = ctx.find_root()
+    if store_only and not (root.obj or {}).get("url"):
+        from llm_memory.snapshot.engine import Snapshots
+
+        return Snapshots(_SnapshotStoreOnly(get_settings(ctx)))
     return get_manager(ctx).snapshots
+
+
+class _SnapshotStoreOnly:
+    """What listing, deleting and pruning snapshots need: the settings and the snapshot
+    store (the memory store is never opened)."""
+
+    def __init__(self, settings: Any) -> None:
+        from llm_memory.plugins import build
+
+        self.settings = settings
+        self.snapshot_store = build("snapshot", settings.snapshot_store, settings)
 
 
 @contextmanager
@@ -120,7 +141,7 @@ def create(user_id: str | None, quiet: bool, as_json: bool) -> None:
 @json_option
 def list_(as_json: bool) -> None:
     """Every complete snapshot, newest first."""
-    rows = [_row(ref) for ref in _snapshots().list()]
+    rows = [_row(ref) for ref in _snapshots(store_only=True).list()]
     if as_json:
         emit_json(rows)
         return
@@ -186,7 +207,7 @@ def restore(
 @json_option
 def delete(snapshot_id: str, yes: bool, as_json: bool) -> None:
     """Delete one snapshot."""
-    snapshots = _snapshots()
+    snapshots = _snapshots(store_only=True)
     ref = snapshots.get(snapshot_id)
     confirm_destructive(f"Delete snapshot {ref.id}?", yes)
     snapshots.delete(ref.id)
@@ -211,7 +232,7 @@ def prune(keep: int, yes: bool, as_json: bool) -> None:
     """Delete all but the KEEP newest snapshots of each scope: KEEP of the whole store, and
     KEEP of each user's exports (`snapshot create --user`)."""
     confirm_destructive(f"Delete all but the {keep} newest snapshots of each scope?", yes)
-    deleted = _snapshots().prune(keep)
+    deleted = _snapshots(store_only=True).prune(keep)
     if as_json:
         emit_json({"deleted": deleted})
     else:

@@ -196,6 +196,30 @@ def chat(user_input: str, user_id: str, session_id: str | None) -> Call:
     return Call("POST", "/chat", read, json=body)
 
 
+def snapshot_create(user_id: str | None) -> Call:
+    return Call("POST", "/snapshots", _snapshot_ref, json={"user_id": user_id} if user_id else None)
+
+
+def snapshot_list() -> Call:
+    return Call("GET", "/snapshots", lambda data: [_snapshot_ref(r) for r in data])
+
+
+def snapshot_restore(snapshot_id: str, user_id: str | None) -> Call:
+    def read(data: Any) -> Any:
+        from llm_memory.snapshot.engine import RestoreResult
+
+        return RestoreResult(**data)
+
+    body = {"user_id": user_id} if user_id else None
+    return Call("POST", path("snapshots", snapshot_id, "restore"), read, json=body)
+
+
+def _snapshot_ref(data: Any) -> Any:
+    from llm_memory.snapshot import SnapshotRef
+
+    return SnapshotRef.model_validate(data)
+
+
 def _items(data: Any) -> list[MemoryItem]:
     return [MemoryItem.model_validate(item) for item in data]
 

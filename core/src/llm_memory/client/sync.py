@@ -28,6 +28,13 @@ def settings_from_env(base_url: str | None, api_key: str | None) -> tuple[str, d
             "No server URL: pass base_url or set LLM_MEMORY_URL (e.g. http://127.0.0.1:8000)."
         )
     key = api_key if api_key is not None else os.environ.get("LLM_MEMORY_API_KEY")
+    bad = next(((i, c) for i, c in enumerate(key or "") if not "!" <= c <= "~"), None)
+    if bad is not None:  # an HTTP header carries visible ASCII only
+        where, char = bad
+        raise ConfigError(
+            f"The API key holds U+{ord(char):04X} ({char!r}) at position {where}, which an HTTP "
+            "header cannot carry: give the key itself (not a placeholder such as 'k-alice-…')."
+        )
     return url.rstrip("/"), ({"Authorization": f"Bearer {key}"} if key else {})
 
 
@@ -209,6 +216,12 @@ class MemoryClient:
 
         return import_lines(self, lines, user_id, progress, check=check)  # type: ignore[arg-type]
 
+    @property
+    def snapshots(self) -> ServerSnapshots:
+        """The server's snapshots (``create``, ``list``, ``get``, ``restore``), as
+        ``MemoryManager.snapshots`` offers them; the API deletes none."""
+        return ServerSnapshots(self)
+
     def flush(self) -> None:
         """Nothing to flush: the server writes access statistics itself."""
 
@@ -227,4 +240,61 @@ def _no_now(now: datetime | None) -> None:
         raise NotSupported(
             "retrieve(now=...) is not available through the HTTP API: the server scores "
             "recency from its own clock."
+        )
+
+
+class ServerSnapshots:
+    """Snapshots through the HTTP API: what :class:`~llm_memory.snapshot.engine.Snapshots`
+    does, on the server's store. Deleting and pruning are not in the API: they fail in one
+    line saying where to run them."""
+
+    def __init__(self, client: MemoryClient) -> None:
+        self.client = client
+
+    def create(self, user_id: str | None = None, *, progress: Any = None) -> Any:
+        return self.client._run(_calls.snapshot_create(user_id))
+
+    def list(self) -> list[Any]:
+        return self.client._run(_calls.snapshot_list())
+
+    def get(self, snapshot_id: str = "latest", user_id: str | None = None) -> Any:
+        from llm_memory.errors import NotFound
+
+        for ref in self.list():
+            scope = (ref.manifest.get("scope") or {}).get("user_id")
+            if ref.id == snapshot_id or (
+                snapshot_id == "latest" and (scope is None or scope == user_id)
+            ):
+                return ref
+        raise NotFound(f"No snapshot {snapshot_id!r} on {self.client.base_url}.")
+
+    def restore(
+        self,
+        snapshot_id: str = "latest",
+        *,
+        user_id: str | None = None,
+        path: Any = None,
+        progress: Any = None,
+    ) -> Any:
+        if path is not None:
+            raise NotSupported(
+                "Restoring an archive file is not in the HTTP API: copy it to the server's "
+                "host and run `llm-memory snapshot restore --file` there."
+            )
+        if snapshot_id == "latest":
+            snapshot_id = self.get("latest", user_id).id
+        return self.client._run(_calls.snapshot_restore(snapshot_id, user_id))
+
+    def delete(self, snapshot_id: str) -> None:
+        raise self._on_the_host("delete")
+
+    def prune(self, keep: int) -> list[str]:
+        raise self._on_the_host("prune")
+
+    @staticmethod
+    def _on_the_host(command: str) -> NotSupported:
+        return NotSupported(
+            f"`llm-memory snapshot {command}` is not in the HTTP API: run it on the server's "
+            "host without --url / LLM_MEMORY_URL (it opens only the snapshot store, so the "
+            "running server does not block it)."
         )
