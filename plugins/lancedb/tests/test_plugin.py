@@ -182,3 +182,30 @@ def test_the_hook_module_does_not_import_lancedb() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_batch_of_new_and_refreshed_memories_is_one_commit(tmp_path) -> None:
+    """write_memories with new memories and refreshes of stored ones: one merge_insert
+    (one table version), the refreshed rows keeping their vectors."""
+    overrides = {
+        "storage_backend": "lancedb",
+        "vector_store_dir": str(tmp_path / "data"),
+        "lancedb": {"optimize_every": 0, "optimize_growth": 0},
+    }
+    with MemoryManager.from_settings(**overrides) as memory:
+        store = memory.store
+        assert isinstance(store, LanceDBStore)
+        first = memory.write_memories(
+            [{"user_id": "u", "content": f"stored {n}", "importance": 0.1} for n in range(3)]
+        )
+        before = store.get_vectors("u", [m.id for m in first])
+        version = store.describe()["version"]
+        batch = [{"user_id": "u", "content": f"stored {n}", "importance": 0.9} for n in range(2)]
+        batch += [{"user_id": "v", "content": f"new {n}"} for n in range(3)]
+        written = memory.write_memories(batch)
+        assert store.describe()["version"] == version + 1  # one commit for the batch
+        assert [m.id for m in written[:2]] == [m.id for m in first[:2]]
+        assert [m.importance for m in store.get("u", [m.id for m in first])] == [0.9, 0.9, 0.1]
+        assert store.get_vectors("u", [m.id for m in first]) == before
+        assert store.count() == 6
+        assert [m.memory.content for m in memory.retrieve("new 1", "v", limit=1)] == ["new 1"]

@@ -120,6 +120,24 @@ class VectorStore(ABC):
         """Replace the stored fields of existing memories, keeping their vectors.
         Ids that do not exist for that user are ignored."""
 
+    def write(
+        self,
+        new: Sequence[MemoryItem],
+        vectors: Sequence[Sequence[float]],
+        changed: Sequence[MemoryItem] = (),
+    ) -> None:
+        """One batch of the write path: insert (or replace) ``new`` with their vectors and
+        replace the fields of ``changed`` (existing memories, keeping their vectors; ids no
+        longer stored are ignored).
+
+        The default is :meth:`upsert` then :meth:`update`, two calls; a backend that can do
+        both in one operation overrides it (LanceDB: one ``merge_insert`` commit).
+        """
+        if new:
+            self.upsert(new, vectors)
+        if changed:
+            self.update(changed)
+
     @abstractmethod
     def delete(self, user_id: str, ids: Sequence[str]) -> int:
         """Delete these memories of this user; returns how many existed."""

@@ -123,10 +123,8 @@ class IndexedStore:
         around it, whose words help find it; without it an item keeps the links it had.
         """
         with self._writer, self.backend.atomic():  # the row and its keywords at once
-            if new:
-                self.backend.upsert(new, vectors)
-            if changed:
-                self.backend.update(changed)
+            if new or changed:
+                self.backend.write(new, vectors, changed)  # one store operation where it can
             items = [*new, *changed]
             if self.keywords is not None and items:
                 around = None

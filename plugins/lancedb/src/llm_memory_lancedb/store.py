@@ -180,6 +180,31 @@ class LanceDBStore(VectorStore):
         )
         self._after_write(table, data.num_rows)
 
+    def write(
+        self,
+        new: Sequence[MemoryItem],
+        vectors: Sequence[Sequence[float]],
+        changed: Sequence[MemoryItem] = (),
+    ) -> None:
+        """New and refreshed memories in one ``merge_insert`` commit, not two: the
+        refreshed rows are written with their stored vectors (read by key, one scan),
+        which leaves them as they were. Either kind alone is :meth:`upsert` or
+        :meth:`update`."""
+        table = self._table()
+        if not changed or not new or table is None:
+            super().write(new, vectors, changed)
+            return
+        if not self.check_upsert(new, vectors):
+            return
+        latest, _ = rows.last_per_key(changed, None)
+        wanted = sorted({rows.key(i.user_id, i.id) for i in latest})
+        stored: dict[str, Any] = {}
+        for chunk in rows.chunks(wanted):
+            found = _scan(table, col("key").isin(chunk), ["key", "vector"])
+            stored.update(zip(found["key"].to_pylist(), found["vector"].to_pylist(), strict=True))
+        kept = [i for i in latest if stored.get(rows.key(i.user_id, i.id)) is not None]
+        self.upsert([*new, *kept], [*vectors, *(stored[rows.key(i.user_id, i.id)] for i in kept)])
+
     def update(self, items: Sequence[MemoryItem]) -> None:
         table = self._table()
         if table is None or not items:
