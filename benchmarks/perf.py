@@ -16,6 +16,12 @@ spread over 100 users; both sides store the same texts and the hash embedder's v
 For ``postgres`` the server is the one ``POSTGRES_DSN`` names, or else a throwaway one from
 the ``pgserver`` wheel; each child writes a schema of its own, dropped afterwards.
 
+Beside the batch figures: the single-write path (``write_memory`` of one memory, against
+the raw client adding one record, p50 over ``SINGLES`` writes after the batches), and the
+timed queries as a read-only run: how many access-statistics flushes, table commits and
+background optimizes the reads alone caused (LanceDB counts commits by table version; an
+optimize caused by reads is a bug, issue 17).
+
 Beside another memory library: ``--mem0-python PATH`` names a Python interpreter with
 ``mem0ai`` and ``llm-memory`` installed (kept out of this workspace: mem0 pins its own
 dependencies); mem0 then runs the same work on embedded Chroma, its embedding model
@@ -49,6 +55,8 @@ USERS = 100
 BATCH = 1000
 QUERIES = 300
 WARMUP = 30
+SINGLES = 200  # single writes timed (after SINGLE_WARMUP untimed)
+SINGLE_WARMUP = 20
 K = 50  # what retrieve asks the vector index for (retrieval_candidates)
 LIMIT = 10
 #: raw client; llm-memory; llm-memory without access-statistics writes (a diagnostic).
@@ -126,13 +134,55 @@ def child_core(backend: str, size: int, workdir: Path, access: bool = True) -> d
             manager.write_memories(items[i : i + BATCH])
         ingest = time.perf_counter() - start
         ingest_in_store = in_store.pop("total", 0.0)
+        _settle(manager.store)  # the ingest's background optimize is not the reads'
+        before = _housekeeping(manager)
+        start = time.perf_counter()
         latencies = timed_queries(lambda q, u: manager.retrieve(q, u, limit=LIMIT), queries)
+        manager.flush()
+        _settle(manager.store)
+        reads = {
+            "seconds": time.perf_counter() - start,
+            "retrieves": len(queries),
+            **{k: v - before[k] for k, v in _housekeeping(manager).items()},
+        }
+        singles = timed_singles(
+            lambda n: manager.write_memory(f"single write {n} {texts[n % size]}", users[n % size])
+        )
     return {
         "ingest_seconds": ingest,
         "ingest_store_seconds": ingest_in_store,
         "latencies": latencies,
+        "single_latencies": singles,
+        "read_only": reads,
         "peak_rss_mb": peak_rss_mb(),
     }
+
+
+def timed_singles(write: Any) -> list[float]:
+    """``write(n)`` one at a time: the latencies of the timed ones."""
+    latencies = []
+    for n in range(SINGLE_WARMUP + SINGLES):
+        start = time.perf_counter()
+        write(n)
+        if n >= SINGLE_WARMUP:
+            latencies.append(time.perf_counter() - start)
+    return latencies
+
+
+def _settle(store: Any) -> None:
+    wait = getattr(store, "wait_for_index", None)
+    if wait is not None:
+        wait()
+
+
+def _housekeeping(manager: Any) -> dict[str, int]:
+    """Counters of what writes the store: access flushes, table commits, optimizes."""
+    store = manager.store
+    out = {"flushes": manager._access.flushes}
+    if hasattr(store, "optimizes"):  # LanceDB: every commit is a new table version
+        out["optimizes"] = store.optimizes
+        out["commits"] = int(store.describe().get("version", 0))
+    return out
 
 
 def _time_store_calls(store: Any) -> dict[str, float]:
@@ -170,10 +220,14 @@ def child_raw(backend: str, size: int, workdir: Path) -> dict[str, Any]:
         add(ids[i:j], users[i:j], texts[i:j], vectors[i:j])
     ingest = time.perf_counter() - start
     latencies = timed_queries(lambda q, u: search(query_vectors[q], u), queries)
+    singles = timed_singles(
+        lambda n: add([f"single{n}"], [users[n % size]], [texts[n % size]], [vectors[n % size]])
+    )
     result = {
         "ingest_seconds": ingest,
         "embed_seconds": embed,
         "latencies": latencies,
+        "single_latencies": singles,
         "peak_rss_mb": peak_rss_mb(),
     }
     if backend == "lancedb":
@@ -395,10 +449,19 @@ def help_seconds(runs: int = 5) -> float:
     return statistics.median(times)
 
 
-def summarise(results: list[dict[str, Any]], size: int) -> dict[str, float]:
+def summarise(results: list[dict[str, Any]], size: int) -> dict[str, Any]:
     latencies = sorted(x for r in results for x in r["latencies"])
     optimized = sorted(x for r in results for x in r.get("latencies_optimized", []))
-    extra = {"p50_optimized_ms": 1000 * optimized[len(optimized) // 2]} if optimized else {}
+    extra: dict[str, Any] = {}
+    if optimized:
+        extra["p50_optimized_ms"] = 1000 * optimized[len(optimized) // 2]
+    singles = sorted(x for r in results for x in r.get("single_latencies", []))
+    if singles:
+        extra["single_p50_ms"] = 1000 * singles[len(singles) // 2]
+        extra["single_p95_ms"] = 1000 * singles[int(0.95 * len(singles))]
+    reads = [r["read_only"] for r in results if "read_only" in r]
+    if reads:  # the worst run: reads must cause no optimize in any
+        extra["read_only"] = {k: max(r[k] for r in reads) for k in reads[0]}
     return {
         **extra,
         "ingest_per_s": size / statistics.fmean(r["ingest_seconds"] for r in results),
@@ -457,6 +520,24 @@ def _reference_row(r: dict[str, Any]) -> list[str]:
     ]
 
 
+def _single_row(r: dict[str, Any]) -> list[str]:
+    raw, core = r["raw"], r["core"]
+    reads = core.get("read_only", {})
+    return [
+        r["backend"],
+        f"{r['size']:,}",
+        f"{raw['single_p50_ms']:.1f}",
+        f"{core['single_p50_ms']:.1f}",
+        _ratio(core["single_p50_ms"], raw["single_p50_ms"], bold=True),
+        f"{core['single_p95_ms']:.1f}",
+        f"{1000 / core['ingest_per_s']:.2f}",
+        f"{reads.get('retrieves', 0)} in {reads.get('seconds', 0.0):.1f} s",
+        str(reads.get("flushes", "n/a")),
+        str(reads.get("commits", "n/a")),
+        f"**{reads['optimizes']}**" if "optimizes" in reads else "n/a",
+    ]
+
+
 def _mem0_row(r: dict[str, Any]) -> list[str]:
     mem0, core = r["mem0"], r["core"]
     return [
@@ -509,6 +590,23 @@ def markdown(rows: list[dict[str, Any]], help_s: float, command: str) -> str:
             map(_reference_row, rows),
         ),
     ]
+    singles = [r for r in rows if "single_p50_ms" in r.get("core", {}) and "raw" in r]
+    if singles:
+        lines += [
+            "",
+            f"The single-write path: `write_memory` of one memory against the raw client "
+            f"adding one record (p50 of {SINGLES}, after the batches), beside the batch cost "
+            "per memory; and the timed queries as a read-only run (retrieves only): the "
+            "access-statistics flushes, the table commits (LanceDB: table versions) and the "
+            "background optimizes they caused (the worst run).",
+            "",
+            *_table(
+                "backend | memories | single write p50 ms raw | single write p50 ms "
+                "llm-memory | ratio | single write p95 ms llm-memory | batch ms per memory "
+                "llm-memory | read-only run | access flushes | commits | optimizes",
+                map(_single_row, singles),
+            ),
+        ]
     other = [r for r in rows if "mem0" in r]
     if other:
         lines += [
