@@ -15,9 +15,12 @@ def _no_model_requests() -> Iterator[None]:
 
     Only where PydanticAI is loaded (the agent and chat tests import it), so that the other
     tests do not pay for importing it."""
-    models = sys.modules.get("pydantic_ai.models")
-    if models is None:
+    if "pydantic_ai.models" not in sys.modules:
         yield
         return
+    # A server's warm-up thread may be importing it right now: the import statement waits
+    # for that import to finish (sys.modules alone may hold a partly initialised module).
+    import pydantic_ai.models as models
+
     with models.override_allow_model_requests(False):
         yield
