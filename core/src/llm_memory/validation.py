@@ -36,7 +36,9 @@ SESSION_ID_MAX = 256
 #: How far ahead of now a timestamp may be (clock skew), and no further.
 FUTURE_SLACK = timedelta(days=1)
 _FORBIDDEN = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
-_MEMORY_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._:-]{0,127}")
+#: A memory id, as a regular expression (the HTTP API's schema declares it).
+MEMORY_ID_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9._:-]{0,127}$"
+_MEMORY_ID = re.compile(MEMORY_ID_PATTERN.strip("^$"))
 
 
 def text_problem(value: str) -> str | None:

@@ -9,10 +9,10 @@ from fastapi import APIRouter, Body
 
 from llm_memory.api.deps import require_user
 from llm_memory.api.routes import Caller, Server
-from llm_memory.api.schemas import MemoryCreate
+from llm_memory.api.schemas import ERROR_RESPONSES, MemoryCreate
 from llm_memory.models import MemoryItem
 
-router = APIRouter()
+router = APIRouter(responses=ERROR_RESPONSES)
 
 
 @router.post("/memories/batch", response_model=list[MemoryItem], status_code=201, tags=["memories"])

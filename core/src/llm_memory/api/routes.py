@@ -20,6 +20,7 @@ from llm_memory.api.deps import (
     state,
 )
 from llm_memory.api.schemas import (
+    ERROR_RESPONSES,
     Deleted,
     Health,
     MemoryCreate,
@@ -33,7 +34,7 @@ from llm_memory.errors import LLMMemoryError, NotFound
 from llm_memory.models import HistoryEvent, MemoryItem, MemoryType, ScoredMemory, SessionId, UserId
 from llm_memory.snapshot import SnapshotRef, check_snapshot_id
 
-router = APIRouter()
+router = APIRouter(responses=ERROR_RESPONSES)
 
 
 def _memory_id(value: str) -> str:
@@ -55,7 +56,10 @@ UserPath = Annotated[UserId, Path(description="The user the memories belong to."
 MemoryIdPath = Annotated[
     str,
     AfterValidator(_memory_id),
-    Path(description="A memory id: 1-128 of letters, digits, '.', '_', ':', '-'."),
+    Path(
+        description="A memory id: 1-128 of letters, digits, '.', '_', ':', '-'.",
+        json_schema_extra={"pattern": validation.MEMORY_ID_PATTERN},
+    ),
 ]
 SnapshotIdPath = Annotated[
     str,

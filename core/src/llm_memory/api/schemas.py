@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -65,3 +66,37 @@ class Deleted(BaseModel):
 
 class Health(BaseModel):
     status: str = "ok"
+
+
+class FieldProblem(BaseModel):
+    """One field of a request that does not validate."""
+
+    loc: list[str | int] = Field(description="Where: body, query or path, then the field.")
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """Every error answer. ``detail`` says what is wrong and what to do, in one line; for a
+    request that does not validate it lists the fields, and ``message`` joins them in one line."""
+
+    detail: str | list[FieldProblem]
+    message: str | None = None
+
+
+_ERRORS = {
+    400: "The body cannot be parsed (not UTF-8 JSON).",
+    401: "Missing or invalid API key.",
+    403: "The key may not touch this user, or the endpoint needs an admin key.",
+    404: "No such memory or snapshot (for this user).",
+    409: "The store was built with another embedder, or the snapshot cannot be restored here.",
+    413: "The request body is larger than MAX_REQUEST_BYTES.",
+    422: "The request does not validate (nothing was written).",
+    429: "Rate limit exceeded: retry after the Retry-After header's seconds.",
+    502: "The embedding provider or the chat model failed (nothing was written).",
+    503: "Not configured (e.g. no AGENT_MODEL for /chat), or starting.",
+}
+#: The error statuses the endpoints answer, each with the :class:`Problem` body.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": Problem, "description": text} for code, text in _ERRORS.items()
+}
