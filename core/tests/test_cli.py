@@ -348,3 +348,17 @@ def test_stats_shows_the_total_once(run) -> None:
     lines = run("stats").stdout.splitlines()
     assert sum(1 for line in lines if line.startswith("memories:")) == 1
     assert not any("{'" in line for line in lines)  # no Python reprs
+
+
+def test_stats_and_config_name_the_keyword_index_in_use(run, monkeypatch, tmp_path) -> None:
+    run("add", "I play chess", "-u", "u")
+    stats = json.loads(run("stats", "--json").stdout)
+    assert stats["keyword_index"].startswith("core: SQLite FTS5 (")
+    assert str(tmp_path / "store") in stats["keyword_index"]
+    assert f"keyword index: {stats['keyword_index']}" in run("stats").stdout.splitlines()
+    config = json.loads(run("config", "--json").stdout)
+    assert config["keyword_index"] == stats["keyword_index"]  # what stats finds in use
+    assert f"# keyword index: {stats['keyword_index']}" in run("config").stdout.splitlines()
+    monkeypatch.setenv("HYBRID_SEARCH", "false")
+    assert json.loads(run("stats", "--json").stdout)["keyword_index"].startswith("none")
+    assert json.loads(run("config", "--json").stdout)["keyword_index"].startswith("none")

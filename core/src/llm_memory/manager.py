@@ -526,8 +526,13 @@ class MemoryManager:
         with self.memories.reading() as memories:
             recorded = memories.embedding_info()
             storage = memories.describe()
+        from llm_memory.keyword import describe_keyword_side
+
         return {
             "storage": storage,
+            "keyword_index": describe_keyword_side(
+                self.store, self.keyword_index, self.settings.hybrid_search
+            ),
             "embedder": self.embedder.info().model_dump(),
             "recorded_embedder": recorded.model_dump() if recorded else None,
             "embedding_usage": self.embedder.usage.as_dict(),

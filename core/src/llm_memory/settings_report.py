@@ -104,3 +104,19 @@ def _shown(field: str, value: Any) -> Any:
 
 def _in_environment(name: str) -> bool:
     return any(key.upper() == name for key in os.environ)
+
+
+def keyword_side(settings: Settings) -> str:
+    """The keyword index the settings give (``KEYWORD_INDEX`` resolved against the storage
+    backend), in one line; the store is opened and closed, the core's index is not built."""
+    from llm_memory.keyword import planned_keyword_side
+    from llm_memory.plugins import build
+
+    try:
+        store = build("storage", settings.storage_backend, settings)
+    except Exception as exc:  # shown, not raised, like a provider that cannot be built
+        return f"KEYWORD_INDEX={settings.keyword_index}; cannot open the store to tell: {one_line(exc, None)}"
+    try:
+        return planned_keyword_side(store, settings)
+    finally:
+        store.close()

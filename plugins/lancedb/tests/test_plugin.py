@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -209,3 +210,18 @@ def test_a_batch_of_new_and_refreshed_memories_is_one_commit(tmp_path) -> None:
         assert store.get_vectors("u", [m.id for m in first]) == before
         assert store.count() == 6
         assert [m.memory.content for m in memory.retrieve("new 1", "v", limit=1)] == ["new 1"]
+
+
+def test_stats_and_config_name_the_native_index_when_chosen(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+    from llm_memory.cli import cli
+
+    monkeypatch.setenv("STORAGE_BACKEND", "lancedb")
+    monkeypatch.setenv("VECTOR_STORE_DIR", str(tmp_path))
+    monkeypatch.setenv("KEYWORD_INDEX", "native")
+    runner = CliRunner()
+    stats = runner.invoke(cli, ["stats", "--json"], catch_exceptions=False)
+    config = runner.invoke(cli, ["config", "--json"], catch_exceptions=False)
+    shown = "native: lancedb's full-text index over the raw content"
+    assert json.loads(stats.output)["keyword_index"] == shown
+    assert json.loads(config.output)["keyword_index"] == shown

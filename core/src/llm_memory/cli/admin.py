@@ -42,13 +42,16 @@ def plugins(as_json: bool) -> None:
 def config(as_json: bool) -> None:
     """The effective settings (secrets masked) and where each came from (default, file,
     environment, argument), then the selected providers' own settings."""
-    from llm_memory.settings_report import report
+    from llm_memory.settings_report import keyword_side, report
 
-    data = report(get_settings())
+    settings = get_settings()
+    data = report(settings)
+    data["keyword_index"] = keyword_side(settings)
     if as_json:
         emit_json(data)
         return
     click.echo(f"# config file: {data['config_file'] or 'none'}")
+    click.echo(f"# keyword index: {data['keyword_index']}")
     rows = [(k.upper(), v, data["sources"][k]) for k, v in data["settings"].items()]
     table(rows, ["variable", "value", "source"], max_width=80)
     for provider in data["providers"]:
@@ -77,6 +80,7 @@ def stats(as_json: bool) -> None:
     for key, value in data["storage"].items():
         if key != "memories":  # the backend's own count: shown once, below, as the total
             click.echo(f"{key}: {human(value)}")
+    click.echo(f"keyword index: {data['keyword_index']}")
     emb = data["embedder"]
     click.echo(f"embedder: {emb['name']}/{emb['model']} ({emb['dimension']} dimensions)")
     rec = data["recorded_embedder"]

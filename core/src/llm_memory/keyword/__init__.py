@@ -30,9 +30,11 @@ __all__ = [
     "KeywordIndex",
     "SqliteKeywordIndex",
     "conversation_neighbours",
+    "describe_keyword_side",
     "index_location",
     "keyword_side_for",
     "open_keyword_index",
+    "planned_keyword_side",
 ]
 
 FILE_NAME = "keyword_index.sqlite3"
@@ -55,6 +57,40 @@ def keyword_side_for(store: VectorStore, settings: Settings) -> KeywordIndex | N
     if mode == "native" or (mode == "auto" and native and "shared" in store.capabilities):
         return None
     return open_keyword_index(store, settings)
+
+
+def describe_keyword_side(
+    store: VectorStore, index: KeywordIndex | None, hybrid: bool = True
+) -> str:
+    """One line naming the keyword index in use beside ``store`` (``index`` as
+    :func:`keyword_side_for` returned it), for ``llm-memory stats`` and ``config``."""
+    if not hybrid:
+        return "none (HYBRID_SEARCH is off: vector search only)"
+    if isinstance(index, SqliteKeywordIndex):
+        where = "in memory" if index.path == ":memory:" else index.path
+        return f"core: SQLite FTS5 ({where}, table {index.table})"
+    if index is not None:
+        return f"store: the core's keyword text in {store.name}'s own database ({type(index).__name__})"
+    if "keyword_search" in store.capabilities:
+        return f"native: {store.name}'s full-text index over the raw content"
+    return "none: vector search only"
+
+
+def planned_keyword_side(store: VectorStore, settings: Settings) -> str:
+    """:func:`describe_keyword_side` of what :func:`keyword_side_for` would choose, without
+    opening or syncing the core's index (``llm-memory config`` shows it)."""
+    if not settings.hybrid_search:
+        return describe_keyword_side(store, None, hybrid=False)
+    own = store.own_keyword_index(settings)
+    if own is not None:
+        return describe_keyword_side(store, own)
+    mode = settings.keyword_index
+    native = "keyword_search" in store.capabilities
+    if mode == "native" or (mode == "auto" and native and "shared" in store.capabilities):
+        return describe_keyword_side(store, None)
+    path, table = index_location(store, settings)
+    where = "in memory" if path == ":memory:" else path
+    return f"core: SQLite FTS5 ({where}, table {table})"
 
 
 def open_keyword_index(store: VectorStore, settings: Settings) -> SqliteKeywordIndex:
