@@ -298,6 +298,29 @@ def test_real_subprocess_keeps_memories_between_commands(tmp_path) -> None:
     assert json.loads(found.stdout)[0]["memory"]["content"] == "I am allergic to peanuts"
 
 
+def test_a_reader_that_goes_away_stops_the_command_quietly(tmp_path) -> None:
+    env = {**os.environ, "STORAGE_BACKEND": "memory"}
+    rows = "".join(json.dumps({"user_id": "u", "content": f"fact {i}"}) + "\n" for i in range(500))
+    (tmp_path / "many.jsonl").write_text(rows)
+    argv = [sys.executable, "-m", "llm_memory.cli"]
+    subprocess.run(
+        [*argv, "import", "many.jsonl"], cwd=tmp_path, env=env, check=True, capture_output=True
+    )
+    proc = subprocess.Popen(
+        [*argv, "export"],  # 500 JSON lines: more than a pipe holds
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.readline()  # `| head -1`
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141
+    assert "Error" not in err and "BrokenPipe" not in err, err
+
+
 def test_missing_backend_error_says_how_to_fix(tmp_path) -> None:
     result = _cli("list", "--user", "u", cwd=tmp_path, LLM_MEMORY_LOAD_PLUGINS="")
     assert result.returncode == 1

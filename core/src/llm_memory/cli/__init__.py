@@ -28,6 +28,12 @@ class MemoryGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             sys.exit(130)
+        except BrokenPipeError:
+            # The reader went away (`llm-memory list … | head`): stop quietly, as a shell
+            # tool does; output still buffered would fail again at exit, so it goes nowhere.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(141)
         except Exception as exc:
             if os.environ.get("LLM_MEMORY_DEBUG"):
                 raise
