@@ -56,7 +56,8 @@ def test_workers_are_refused_before_binding_on_embedded_chroma(tmp_path):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     assert "can be opened by one process only" in lines[0]
-    assert "--workers 1" in lines[0] and "CHROMA_HOST" in lines[0]
+    assert "--workers 1" in lines[0] and "CHROMA_HOST" in lines[0] and "Postgres" in lines[0]
+    assert "Traceback" not in done.stderr
     with socket.socket() as probe:  # nothing was bound: the port is still free
         probe.bind(("127.0.0.1", port))
 

@@ -165,11 +165,17 @@ def test_a_second_process_is_refused_while_the_first_has_the_directory(tmp_path)
         assert holder.stdout.readline().strip() == "ready"
         with pytest.raises(ChromaDirectoryLocked) as refused:
             ChromaStore("memories", path=path)
-        assert str(refused.value) == (
-            f"Chroma at {path} is open in another process (pid {holder.pid}); if that is "
-            "`llm-memory serve`, run commands through it with --url http://HOST:PORT (or "
-            f"LLM_MEMORY_URL); else run `chroma run --path {path}` and set CHROMA_HOST to share it."
-        )
+        message = str(refused.value)
+        python = os.path.basename(sys.executable)
+        assert message.startswith(
+            f"Chroma at {path} is open in another process (pid {holder.pid}: `{python} -c "
+        ), message  # the holder's command line, so one knows which process to stop
+        assert message.endswith(
+            "): stop that process, or, if it is `llm-memory serve`, run this command through "
+            "it with --url http://HOST:PORT (or LLM_MEMORY_URL); for several processes on one "
+            f"store, run `chroma run --path {path}` and set CHROMA_HOST."
+        ), message
+        assert "\n" not in message
         assert not dirlock._held  # the refused open holds nothing
         assert tell("close") == "closed"
         with ChromaStore("memories", path=path) as store:

@@ -122,7 +122,8 @@ def _refuse_unshareable(ctx: click.Context, workers: int) -> None:
     raise ConfigError(
         f"Storage backend {store.name!r} ({where}) can be opened by one process only, so "
         f"--workers {workers} cannot share it: use --workers 1, or a store that processes "
-        "share (a Chroma server with CHROMA_HOST, LanceDB, or the memory backend's file)."
+        "share (a Chroma server with CHROMA_HOST, LanceDB, Postgres with POSTGRES_DSN, or "
+        "the memory backend's file)."
     )
 
 

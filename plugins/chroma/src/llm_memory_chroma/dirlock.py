@@ -82,13 +82,33 @@ def _lock(directory: Path, shown: str) -> IO[str] | None:
         owner = handle.read().strip()
         handle.close()
         who = f"pid {owner}" if owner.isdigit() else "pid unknown"
+        command = _command_line(owner) if owner.isdigit() else None
+        if command:
+            who += f": `{command}`"
         raise ChromaDirectoryLocked(
-            f"Chroma at {shown} is open in another process ({who}); if that is `llm-memory "
-            "serve`, run commands through it with --url http://HOST:PORT (or LLM_MEMORY_URL); "
-            f"else run `chroma run --path {shown}` and set CHROMA_HOST to share it."
+            f"Chroma at {shown} is open in another process ({who}): stop that process, or, "
+            "if it is `llm-memory serve`, run this command through it with --url "
+            "http://HOST:PORT (or LLM_MEMORY_URL); for several processes on one store, run "
+            f"`chroma run --path {shown}` and set CHROMA_HOST."
         ) from None
     handle.seek(0)
     handle.truncate()
     handle.write(f"{os.getpid()}\n")
     handle.flush()
     return handle
+
+
+def _command_line(pid: str, most: int = 80) -> str | None:
+    """The holder's command line (Linux ``/proc``), shortened, so the error says which
+    process to stop or to talk to; None where it cannot be read."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    parts = [
+        Path(part).name if n == 0 else part
+        for n, part in enumerate(raw.decode(errors="replace").split("\0"))
+        if part
+    ]
+    line = " ".join(" ".join(parts).split())  # one line, whatever the arguments hold
+    return line if len(line) <= most else line[: most - 1] + "…"
