@@ -496,8 +496,18 @@ class PostgresStore(VectorStore):
                     building.cancel_safe()
             builder.join(timeout=10)
 
+    def wait_for_index(self, timeout: float | None = None) -> bool:
+        """Wait for a build this process started; False if it still runs after ``timeout``."""
+        builder = self._builder
+        if builder is not None:
+            builder.join(timeout)
+            return not builder.is_alive()
+        return True
+
     def close(self) -> None:
-        self._stop_build()
+        # A build in progress is left to finish: it has its own connection, and the server
+        # completes it even if this process exits (a CLI writing one memory per process
+        # would otherwise never see its table indexed).
         self._pool.close()
 
 
