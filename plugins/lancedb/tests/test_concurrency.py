@@ -198,3 +198,65 @@ def test_access_recorded_by_racing_stores_loses_no_increment(tmp_path) -> None:
     assert [m.content for m in got] == [m.content for m in shared]
     for store in stores:
         store.close()
+
+
+RACER = textwrap.dedent(
+    """
+    import sys, time
+    from llm_memory.models import MemoryItem
+    from llm_memory_lancedb.options import LanceDBOptions
+    from llm_memory_lancedb.store import LanceDBStore
+    uri, writer, start, rounds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+    store = LanceDBStore(uri, "m", LanceDBOptions(optimize_every=1))
+    store.count()
+    for r in range(rounds):
+        while time.time() < start + r * 0.08:  # both processes write round r at once
+            pass
+        same = [MemoryItem(id=f"same{n:02d}", user_id=f"u{r}", content=f"same {n}") for n in range(20)]
+        store.upsert(same, [[1.0, float(n), 0.0, float(writer)] for n in range(20)])
+    store.wait_for_index()
+    store.close()
+    """
+)
+
+
+def test_two_processes_inserting_the_same_new_memories_during_optimizes_store_each_once(
+    tmp_path,
+) -> None:
+    """Issue 13: two processes write the same 20 new ids (per user, 40 users, a batch
+    each at the same moment) while each runs a background optimize after every write.
+    Each user holds exactly 20 rows. Through the key's index, lance let both inserts of a
+    key commit (21-40 rows for a user, in about half the runs)."""
+    uri, rounds = str(tmp_path / "db"), 40
+    setup = LanceDBStore(uri, "m")
+    setup.set_embedding_info(INFO)
+    setup.upsert(
+        [MemoryItem(id=f"old{n}", user_id="old", content=f"old {n}") for n in range(50)],
+        [[1.0, 0.0, 0.0, float(n)] for n in range(50)],
+    )
+    setup.optimize()  # the key index covers the table from the start
+    setup.close()
+    start = __import__("time").time() + 3  # both processes up before the first round
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, uri, str(n), str(start), str(rounds)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(2)
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0, err[-2000:]
+    store = LanceDBStore(uri, "m")
+    rows = store._table().to_arrow().select(["user_id", "id"]).to_pylist()
+    per_user: dict[str, int] = {}
+    for row in rows:
+        per_user[row["user_id"]] = per_user.get(row["user_id"], 0) + 1
+    assert {user: n for user, n in per_user.items() if n != 20 and user != "old"} == {}
+    for r in range(rounds):
+        assert store.count(f"u{r}") == 20
+        assert len(store.list(MemoryFilter(f"u{r}"), limit=100)) == 20
+    assert store.count() == 20 * rounds + 50
+    store.close()
