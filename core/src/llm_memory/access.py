@@ -5,10 +5,9 @@ Writing that synchronously would turn every read into a write (a new table versi
 LanceDB), so touches are buffered and flushed by a background timer. The rate is bounded:
 read-only traffic causes **at most one flush every** :data:`FLUSH_SECONDS` (2 s) per
 manager, however many reads arrive (each flush is one ``record_access`` call for every
-user; on LanceDB one ``UPDATE`` commit per distinct count per 1,000 memories, usually
-one). Besides the timer, pending touches are written before any operation that reads
-those fields (list, purge, export, stats), on ``flush()``, and on close or interpreter
-exit. A flush never counts as growth for a backend's compaction or optimize.
+user; on LanceDB one ``UPDATE`` commit per 1,000 memories touched). Besides the timer,
+pending touches are written before any operation that reads those fields (list, purge,
+export, stats), on ``flush()``, and on close or interpreter exit. A flush never counts as growth for a backend's compaction or optimize.
 """
 
 from __future__ import annotations

@@ -34,3 +34,20 @@ def test_read_only_traffic_starts_no_optimize(tmp_path) -> None:
         memory.write_memory("alice writes again", "alice")
         store.wait_for_index()
         assert store.optimizes == 2  # a real write still does
+
+
+def test_a_flush_of_different_counts_is_one_commit(tmp_path) -> None:
+    from datetime import UTC, datetime
+
+    from llm_memory.models import EmbedderInfo, MemoryItem
+
+    store = LanceDBStore(tmp_path / "db", "m")
+    store.set_embedding_info(EmbedderInfo(name="t", model="t", dimension=2))
+    items = [MemoryItem(id=f"m{n}", user_id="u", content=f"m {n}") for n in range(4)]
+    store.upsert(items, [[1.0, float(n)] for n in range(4)])
+    version = store.describe()["version"]
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    store.record_access({("u", "m0"): (1, at), ("u", "m1"): (3, at), ("u", "m2"): (2, at)})
+    assert store.describe()["version"] == version + 1
+    assert [m.access_count for m in store.get("u", ["m0", "m1", "m2", "m3"])] == [1, 3, 2, 0]
+    store.close()

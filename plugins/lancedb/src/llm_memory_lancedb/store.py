@@ -266,9 +266,10 @@ class LanceDBStore(VectorStore):
         return out
 
     def record_access(self, accesses: Mapping[tuple[str, str], tuple[int, datetime]]) -> None:
-        """Increment in place: one ``UPDATE`` commit per distinct count (usually one), no
-        read, and concurrent increments from other processes all count. The time written
-        is the batch's latest (the core flushes touches at most every 2 s).
+        """Increment in place: one ``UPDATE`` commit per 1,000 memories (each memory's
+        count picked by its key: ``1 * (key IN ...) + 2 * (key IN ...)``), no read, and concurrent increments from
+        other processes all count. The time written is the batch's latest (the core
+        flushes touches at most every 2 s).
 
         Reads must never rewrite the table: these commits count neither as writes nor as
         growth toward a background optimize (the next optimize a real write starts
@@ -276,20 +277,30 @@ class LanceDBStore(VectorStore):
         table = self._table()
         if table is None or not accesses:
             return
-        by_count: dict[int, list[str]] = {}
-        for (user_id, memory_id), (count, _) in accesses.items():
-            by_count.setdefault(count, []).append(rows.key(user_id, memory_id))
+        counts = {rows.key(u, m): int(count) for (u, m), (count, _) in accesses.items()}
         at = rows.timestamp_sql(max(at for _, at in accesses.values()))
-        for count, keys in sorted(by_count.items()):
-            for chunk in rows.chunks(sorted(keys)):
-                where = rows.keys_sql(chunk)
-                values = {
-                    "access_count": f"access_count + {int(count)}",
-                    "last_accessed_at": f"greatest(last_accessed_at, {at})",
-                }
-                self._retry(
-                    lambda where=where, values=values: table.update(where, values_sql=values)
+        for chunk in rows.chunks(sorted(counts)):
+            by_count: dict[int, list[str]] = {}
+            for key in chunk:
+                by_count.setdefault(counts[key], []).append(key)
+            if len(by_count) == 1:
+                increment = str(next(iter(by_count)))
+            else:
+                # lance's planner has no CASE: each count times its keys' membership
+                increment = (
+                    "("
+                    + " + ".join(
+                        f"{count} * CAST({rows.keys_sql(keys)} AS BIGINT)"
+                        for count, keys in sorted(by_count.items())
+                    )
+                    + ")"
                 )
+            where = rows.keys_sql(chunk)
+            values = {
+                "access_count": f"access_count + {increment}",
+                "last_accessed_at": f"greatest(last_accessed_at, {at})",
+            }
+            self._retry(lambda where=where, values=values: table.update(where, values_sql=values))
 
     def get_vectors(self, user_id: str, ids: Sequence[str]) -> dict[str, list[float]]:
         def convert(batch: pa.Table) -> list[tuple[str, list[float]]]:
