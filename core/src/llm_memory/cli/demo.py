@@ -37,11 +37,8 @@ def demo(user_id: str, as_json: bool) -> None:
     """Show the memory flow: ingest a conversation, store facts, retrieve with scores."""
     manager = get_manager()
     say = (lambda *a, **k: None) if as_json else click.echo
-    report: dict[str, Any] = {
-        "storage": manager.store.describe(),
-        "embedder": manager.embedder.info().model_dump(),
-    }
     info = manager.embedder.info()
+    report: dict[str, Any] = {"storage": manager.store.describe(), "embedder": info.model_dump()}
     offline = " (offline)" if info.name == "hash" else ""
     say(f"Storage: {_where(report['storage'])}   Embedder: {info}{offline}\n")
 
@@ -58,7 +55,7 @@ def demo(user_id: str, as_json: bool) -> None:
         }
         for i, (role, text) in enumerate(CONVERSATION)
     ]
-    if {f"{role}: {text}" for role, text in CONVERSATION} <= {m.content for m in stored}:
+    if {m.content for m in stored} >= _CONTENTS:
         episodic, new_turns = [m for m in stored if m.content in _CONTENTS], 0
         say(
             f"1. The conversation is already stored for {user_id!r} (an earlier run of the demo): "
