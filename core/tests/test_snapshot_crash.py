@@ -187,3 +187,22 @@ def test_the_next_command_says_it_is_finishing_an_interrupted_restore_while_it_d
     assert journal_dirs(tmp_path) == []
     with open_manager(tmp_path, "memory") as m:
         assert state(m) == snapshot_state
+
+
+def test_a_long_recovery_reports_its_progress(tmp_path, monkeypatch, caplog):
+    import logging
+
+    from llm_memory.snapshot import engine
+
+    snapshot_state, _ = prepare(tmp_path, "memory")
+    kill_restore_during(tmp_path, "apply", "memory")
+    monkeypatch.setattr(engine, "REPORT_EVERY", 0.0)  # a line per part, instead of every 5 s
+    with (
+        caplog.at_level(logging.WARNING, "llm_memory.snapshot"),
+        open_manager(tmp_path, "memory") as m,
+    ):
+        assert state(m) == snapshot_state
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[0].startswith("Finishing the interrupted restore of snapshot ")
+    assert any(line.endswith(f"of {len(snapshot_state)} memories applied...") for line in lines)
+    assert lines[-1].endswith("was rolled forward.")

@@ -18,6 +18,7 @@ import json
 import logging
 import secrets
 import tempfile
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -354,6 +355,7 @@ class Snapshots:
                     verify_dir(journal.target, label),
                     plan.get("users"),
                     label,
+                    _now_and_then(label),
                     history_log=self._history(),
                 )
                 outcome = "rolled forward"
@@ -384,6 +386,24 @@ class Snapshots:
         journal.finish()
         logger.warning("Done: %s was %s.", label, outcome)
         return outcome
+
+
+#: Seconds between the progress lines of a recovery (a restore finished by the next command).
+REPORT_EVERY = 5.0
+
+
+def _now_and_then(label: str) -> Progress:
+    """Progress of a recovery as a log line every :data:`REPORT_EVERY` seconds: whoever
+    waits for it sees it move."""
+    last = time.monotonic()
+
+    def report(phase: str, done: int, total: int) -> None:
+        nonlocal last
+        if phase == "apply" and 0 < done < total and time.monotonic() - last >= REPORT_EVERY:
+            last = time.monotonic()
+            logger.warning("Finishing %s: %d of %d memories applied...", label, done, total)
+
+    return report
 
 
 def _scope(manifest: dict[str, Any], user_id: str | None, label: str) -> str | None:
