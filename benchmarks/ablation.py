@@ -31,7 +31,6 @@ from llm_memory import retriever as retriever_module
 from llm_memory.embedding.hash import HashEmbedder
 from llm_memory.keyword import open_keyword_index
 from llm_memory.keyword import sqlite as kw_sqlite
-from llm_memory.models import Candidate
 from llm_memory.scoring.weighted import WeightedOptions, WeightedScorer
 from llm_memory.settings import load_settings
 from llm_memory.storage.memory import MemoryStore
@@ -66,20 +65,6 @@ def light_stem(word: str) -> str:
     return word
 
 
-def score_all_candidates(chosen: Sequence[Candidate], limit: int) -> list[Candidate]:
-    """The first version: min-max relevance over every fused candidate, all scored."""
-    best, worst = max(c.relevance for c in chosen), min(c.relevance for c in chosen)
-    span = best - worst
-    return [
-        c.model_copy(update={"relevance": (c.relevance - worst) / span if span else 1.0})
-        for c in chosen
-    ]
-
-
-def all_candidates(fused: Any, known: Any, fetch: Any, count: int) -> list[Candidate]:
-    return retrieval.candidates(fused, known, fetch, len(fused))
-
-
 Lever = Callable[[], contextlib.AbstractContextManager[Any]]
 LEVERS: dict[str, tuple[Lever, dict[str, Any]]] = {
     "final": (contextlib.nullcontext, {}),
@@ -98,23 +83,11 @@ LEVERS: dict[str, tuple[Lever, dict[str, Any]]] = {
         lambda: patched(retriever_module, "rrf", functools.partial(retrieval.rrf, k=60)),
         {},
     ),
-    "scorer over all candidates": (
-        lambda: _both(
-            patched(retriever_module, "shortlist", score_all_candidates),
-            patched(retriever_module, "candidates", all_candidates),
-        ),
-        {},
-    ),
+    # The scorer orders blocks of MAX_ACTIVE_MEMORIES; 50 lets it reorder every candidate.
+    "scorer over all candidates": (contextlib.nullcontext, {"max_active_memories": 50}),
+    "no relevance floor": (contextlib.nullcontext, {"min_relevance": 0.0}),
     "no keyword search (dense only)": (contextlib.nullcontext, {"hybrid_search": False}),
 }
-
-
-@contextlib.contextmanager
-def _both(*managers: contextlib.AbstractContextManager[Any]) -> Iterator[None]:
-    with contextlib.ExitStack() as stack:
-        for m in managers:
-            stack.enter_context(m)
-        yield
 
 
 def evaluate(conversations: Sequence[locomo.Conversation], **settings: Any) -> dict[str, Any]:

@@ -69,6 +69,14 @@ class Run:
     turns: int = 0
     latencies: list[float] = field(default_factory=list)
     hits: dict[str, list[tuple[int, list[float]]]] = field(default_factory=dict)
+    #: Per relevance floor (None: the MIN_RELEVANCE default): R@10 of the user's own
+    #: questions, and how many memories each question returned when asked of another
+    #: conversation's user.
+    floors: dict[float | None, tuple[float, list[int]]] = field(default_factory=dict)
+
+    def cross_user_empty(self, floor: float | None = None) -> float:
+        counts = self.floors[floor][1]
+        return sum(1 for n in counts if n == 0) / len(counts) if counts else float("nan")
 
     def recall(self, scorer: str, k: int, category: int | None = None) -> float:
         rows = [r for c, r in self.hits[scorer] if category in (None, c)]
@@ -138,6 +146,7 @@ def run_one(
     embedder: str,
     workdir: Path,
     native_keyword: bool = False,
+    floors: Sequence[float] = (),
 ) -> Run:
     from llm_memory import MemoryManager
     from llm_memory.scoring.weighted import WeightedOptions, WeightedScorer
@@ -171,7 +180,43 @@ def run_one(
                         run.latencies.append(time.perf_counter() - t0)
                     ids = [str(s.memory.metadata.get("dia_id")) for s in found]
                     rows.append((q.category, recall_curve(ids, q.evidence)))
+        manager.scorer = default_scorer
+        run.floors[None] = (run.recall("defaults", 10), cross_user(manager, conversations))
+        for floor in floors:
+            curves = [
+                recall_curve(
+                    [
+                        str(s.memory.metadata.get("dia_id"))
+                        for s in manager.retrieve(
+                            q.text, conv.name, limit=20, now=conv.last_date, min_relevance=floor
+                        )
+                    ],
+                    q.evidence,
+                )[9]
+                for conv in conversations
+                for q in conv.questions
+            ]
+            run.floors[floor] = (
+                statistics.fmean(curves),
+                cross_user(manager, conversations, floor),
+            )
     return run
+
+
+def cross_user(manager: Any, conversations: Sequence[Conversation], floor: float | None = None):
+    """How many memories each question returns when asked of the next conversation's
+    user (whose memories do not answer it): the relevance floor should leave most empty."""
+    counts = []
+    for n, conv in enumerate(conversations):
+        other = conversations[(n + 1) % len(conversations)]
+        if other is conv:
+            continue
+        for q in conv.questions:
+            found = manager.retrieve(
+                q.text, other.name, limit=20, now=other.last_date, min_relevance=floor
+            )
+            counts.append(len(found))
+    return counts
 
 
 # -- reporting -----------------------------------------------------------------------------
@@ -205,6 +250,23 @@ def markdown(runs: Sequence[Run], questions: int, command: str) -> str:
                 )
             lines.append(
                 f"| {run.backend} | {run.embedder} | {scorer} | {recalls} | {per_cat} |{timing}"
+            )
+    lines += [
+        "",
+        "Relevance floor: R@10 (defaults) of each user's own questions, and the share of "
+        "questions that return nothing when asked of another conversation's user.",
+        "",
+        "| backend | embedder | min_relevance | R@10 | cross-user: nothing returned | "
+        "cross-user: memories returned (mean) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for run in runs:
+        for floor, (r10, counts) in run.floors.items():
+            label = "default" if floor is None else f"{floor:g}"
+            mean = statistics.fmean(counts) if counts else float("nan")
+            lines.append(
+                f"| {run.backend} | {run.embedder} | {label} | {r10:.3f} | "
+                f"{run.cross_user_empty(floor):.2f} | {mean:.1f} |"
             )
     return "\n".join(lines) + "\n"
 
@@ -245,6 +307,11 @@ def as_json(runs: Sequence[Run]) -> list[dict[str, Any]]:
             "ingest_seconds": run.ingest_seconds,
             "retrieve_p50_ms": 1000 * percentile(run.latencies, 50),
             "retrieve_p95_ms": 1000 * percentile(run.latencies, 95),
+            "cross_user_empty": run.cross_user_empty(),
+            "floors": {
+                "default" if f is None else str(f): {"r10": r, "cross_user_counts": c}
+                for f, (r, c) in run.floors.items()
+            },
             "recall": {
                 scorer: {
                     "curve": [run.recall(scorer, k) for k in CURVE_KS],
@@ -307,11 +374,14 @@ def _run_all(args: argparse.Namespace, conversations: Sequence[Conversation]) ->
                 if native and not _has_native_keyword(backend):
                     continue
                 with tempfile.TemporaryDirectory(prefix=f"locomo-{backend}-") as workdir:
-                    run = run_one(conversations, backend, embedder, Path(workdir), native)
+                    run = run_one(
+                        conversations, backend, embedder, Path(workdir), native, args.floors
+                    )
                 runs.append(run)
                 print(
                     f"{run.backend}/{embedder}: R@10 {run.recall('defaults', 10):.3f} "
-                    f"(relevance only {run.recall('relevance only', 10):.3f})",
+                    f"(relevance only {run.recall('relevance only', 10):.3f}); cross-user "
+                    f"questions with nothing returned {run.cross_user_empty():.2f}",
                     file=sys.stderr,
                 )
     return runs
@@ -333,6 +403,12 @@ def main(argv: Iterable[str] | None = None) -> int:
         "--native-keyword",
         action="store_true",
         help="Also run each store that has its own full-text index with that index.",
+    )
+    parser.add_argument(
+        "--floors",
+        type=lambda v: [float(x) for x in _csv(v)],
+        default=[],
+        help="Also measure these MIN_RELEVANCE floors, e.g. 0,0.2,0.3,0.4.",
     )
     args = parser.parse_args(None if argv is None else list(argv))
 

@@ -293,7 +293,7 @@ def test_real_subprocess_keeps_memories_between_commands(tmp_path) -> None:
     assert (
         _cli("add", "I am allergic to peanuts", "--user", "u", cwd=tmp_path, **env).returncode == 0
     )
-    found = _cli("search", "allergies", "--user", "u", "--json", cwd=tmp_path, **env)
+    found = _cli("search", "peanut allergies", "--user", "u", "--json", cwd=tmp_path, **env)
     assert found.returncode == 0, found.stderr
     assert json.loads(found.stdout)[0]["memory"]["content"] == "I am allergic to peanuts"
 

@@ -78,7 +78,7 @@ def test_stdio_lists_the_tools_and_calls_each(tmp_path):
             found = (await call(ada, "search_memories", query="green tea", limit=5))["memories"]
             assert found[0]["memory"]["id"] == tea["id"]
             assert {"score", "relevance", "importance", "recency", "sources"} <= set(found[0])
-            only_facts = await call(ada, "search_memories", query="tea", types=["fact"])
+            only_facts = await call(ada, "search_memories", query="Ada", types=["fact"])
             assert [m["memory"]["type"] for m in only_facts["memories"]] == ["fact"]
             assert (await call(ada, "get_memory", memory_id=tea["id"]))["content"] == tea["content"]
 

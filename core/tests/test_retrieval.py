@@ -1,5 +1,5 @@
-"""Candidate selection: reciprocal-rank fusion, fetching only what is returned, the
-shortlist's relevance, and a small retrieval-quality regression test."""
+"""Candidate selection: reciprocal-rank fusion, fetching only what is returned, absolute
+relevance, scoring in blocks, and a small retrieval-quality regression test."""
 
 from __future__ import annotations
 
@@ -7,10 +7,19 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from llm_memory import MemoryManager
-from llm_memory.models import Candidate, MemoryItem
-from llm_memory.retrieval import RRF_K, candidates, fuse, rrf, shortlist
+from llm_memory.errors import ValidationFailed
+from llm_memory.models import MemoryItem
+from llm_memory.retrieval import (
+    RRF_K,
+    calibrated,
+    candidates,
+    coverage,
+    in_blocks,
+    query_terms,
+    relevance,
+    rrf,
+)
 from llm_memory.scoring.weighted import WeightedOptions, WeightedScorer
-from llm_memory.storage import StoreHit
 
 
 def item(n: int, user: str = "alice") -> MemoryItem:
@@ -30,17 +39,6 @@ def test_rrf_sums_weighted_reciprocal_ranks() -> None:
     assert rrf({}) == []
 
 
-def test_fuse_turns_store_hits_into_candidates() -> None:
-    hits = {
-        "dense": [StoreHit(item(1), 0.9), StoreHit(item(2), 0.8)],
-        "keyword": [StoreHit(item(2), 3.0)],
-    }
-    fused = fuse(hits)
-    assert [c.memory.id for c in fused] == ["m2", "m1"]
-    assert fused[0].relevance == 1.0 and 0 < fused[1].relevance < 1
-    assert fused[0].sources == {"dense": 2, "keyword": 1}
-
-
 def test_candidates_fetch_only_the_missing_memories_they_return() -> None:
     known = {"m1": item(1), "m3": item(3)}
     fused = rrf({"keyword": ["m2", "m1", "m4", "m5", "m3", "m6"]})
@@ -50,19 +48,50 @@ def test_candidates_fetch_only_the_missing_memories_they_return() -> None:
         calls.append(ids)
         return [item(int(i[1:])) for i in ids if i != "m4"]  # m4 has vanished from the store
 
-    chosen = candidates(fused, known, fetch, 3)
+    def score(memory: MemoryItem) -> float:
+        return 0.5
+
+    chosen = candidates(fused, known, fetch, 3, score)
     assert [c.memory.id for c in chosen] == ["m2", "m1", "m5"]
     assert calls == [["m2", "m4"], ["m5"]]  # one call, then one more to replace m4
-    assert candidates(fused, dict(known), lambda ids: [], 10)[-1].memory.id == "m3"
+    assert candidates(fused, dict(known), lambda ids: [], 10, score)[-1].memory.id == "m3"
+    assert {c.relevance for c in chosen} == {0.5}
 
 
-def test_the_shortlist_spreads_relevance_over_what_is_returned() -> None:
-    pool = [Candidate(memory=item(n), relevance=r) for n, r in enumerate([0.9, 1.0, 0.95, 0.2])]
-    chosen = shortlist(pool, 3)
-    assert [c.memory.id for c in chosen] == ["m1", "m2", "m0"]
-    assert [c.relevance for c in chosen] == pytest.approx([1.0, 0.5, 0.0])
-    assert [c.relevance for c in shortlist(pool[:1], 3)] == [1.0]
-    assert shortlist([], 5) == []
+def test_candidates_below_the_floor_are_dropped_and_replaced() -> None:
+    known = {f"m{n}": item(n) for n in range(6)}
+    fused = rrf({"keyword": [f"m{n}" for n in range(6)]})
+    chosen = candidates(fused, known, lambda ids: [], 3, lambda m: int(m.id[1:]) / 10, 0.2)
+    assert [c.memory.id for c in chosen] == ["m2", "m3", "m4"]
+    assert [c.relevance for c in chosen] == pytest.approx([0.2, 0.3, 0.4])
+    assert candidates(fused, known, lambda ids: [], 3, lambda m: 0.1, 0.2) == []
+
+
+def test_coverage_counts_the_query_words_a_memory_holds() -> None:
+    terms = query_terms("Where did Ana hike with her sister?")
+    assert coverage(terms, "Ana: I went hiking in the Dolomites with my sister.") == 1.0
+    assert coverage(terms, "Ben: my sister is visiting") == pytest.approx(1 / len(terms))
+    assert coverage(terms, "the weather is nice") == 0.0
+    assert coverage(query_terms("who is it?"), "anything at all") == 0.0  # no content word
+
+
+def test_cosine_is_calibrated_onto_the_unit_interval() -> None:
+    assert calibrated(None, (0.2, 0.7)) == 0.0
+    assert calibrated(0.1, (0.2, 0.7)) == 0.0
+    assert calibrated(0.45, (0.2, 0.7)) == pytest.approx(0.5)
+    assert calibrated(0.95, (0.2, 0.7)) == 1.0
+
+
+def test_keyword_hits_share_the_best_answer_and_others_do_not() -> None:
+    assert relevance(0.2, 0.8, keyword_hit=True) == pytest.approx(0.5)
+    assert relevance(0.2, 0.8, keyword_hit=False) == pytest.approx(0.2)
+    assert relevance(0.9, 0.8, keyword_hit=True) == pytest.approx(0.9)
+    assert relevance(0.0, 0.0, keyword_hit=True) == 0.0
+
+
+def test_blocks_are_consecutive() -> None:
+    assert in_blocks(list(range(7)), 3) == [[0, 1, 2], [3, 4, 5], [6]]
+    assert in_blocks([], 3) == []
 
 
 # -- through the manager -----------------------------------------------------------------------------
@@ -112,6 +141,9 @@ def hits_at(manager: MemoryManager, k: int) -> int:
 @pytest.fixture
 def conversation(tmp_path):
     def build(**settings) -> MemoryManager:
+        # The scorer orders MAX_ACTIVE_MEMORIES chosen by relevance at a time: 3 here, as
+        # many as hits_at asks for.
+        settings.setdefault("max_active_memories", 3)
         manager = MemoryManager.from_settings(
             storage_backend="memory", vector_store_dir=tmp_path / str(len(settings)), **settings
         )
@@ -152,4 +184,72 @@ def test_recency_and_importance_reorder_only_what_relevance_chose(conversation) 
         contents = [m.memory.content for m in got]
         assert "Unrelated: the weather is nice" not in contents
         assert contents[0] == "Ana loves the cello more than anything"  # recent and important
-        assert max(m.relevance for m in got) == 1.0 and min(m.relevance for m in got) == 0.0
+        everything = manager.retrieve("Who teaches Ana the cello?", "ana", limit=30, now=S3)
+        unrelated = [m for m in everything if m.memory.content.startswith("Unrelated")]
+        assert not unrelated  # below MIN_RELEVANCE
+        unfiltered = manager.retrieve("Who teaches Ana the cello?", "ana", 30, min_relevance=0)
+        assert [m.relevance for m in unfiltered if m.memory.content.startswith("Unrelated")] == [
+            0.0
+        ]
+
+
+# -- absolute relevance, through the manager ---------------------------------------------------
+@pytest.fixture
+def ana(conversation):
+    with conversation(max_active_memories=10) as manager:
+        yield manager
+
+
+def test_an_unrelated_query_scores_low_on_every_memory(ana) -> None:
+    query = "quantum chromodynamics on a lattice"
+    assert ana.retrieve(query, "ana", limit=10) == []  # nothing reaches MIN_RELEVANCE
+    everything = ana.retrieve(query, "ana", limit=30, min_relevance=0)
+    assert len(everything) == len(CONVERSATION)
+    assert max(m.relevance for m in everything) < 0.2
+
+
+def test_a_strong_match_scores_high_whatever_the_limit(ana) -> None:
+    query = "What does Ana do at the planetarium?"
+    for limit in (1, 2, 5, 20):
+        got = ana.retrieve(query, "ana", limit=limit, now=S3)
+        best = next(m for m in got if m.memory.metadata["turn"] == "t15")
+        assert best.relevance == 1.0  # every content word of the question
+    relevance = {
+        limit: {m.memory.id: m.relevance for m in ana.retrieve(query, "ana", limit=limit)}
+        for limit in (3, 10, 20)
+    }
+    for memory_id, value in relevance[3].items():
+        assert relevance[10][memory_id] == value == relevance[20][memory_id]
+    assert all(0.0 <= v <= 1.0 for v in relevance[20].values())
+
+
+@pytest.mark.parametrize("query", [q for q, _ in QUESTIONS] + ["pottery teacher", "cello"])
+def test_retrieving_k_gives_the_first_k_of_retrieving_more(ana, query) -> None:
+    ids = {
+        limit: [m.memory.id for m in ana.retrieve(query, "ana", limit=limit, now=S3)]
+        for limit in (1, 2, 3, 7, 10, 15, 25)
+    }
+    longest = ids[25]
+    assert len(longest) > 3
+    for limit, got in ids.items():
+        assert got == longest[: len(got)]
+        assert len(got) == min(limit, len(longest))
+
+
+def test_min_relevance_drops_memories_below_it(ana) -> None:
+    query = "Who teaches Ana the cello?"
+    everything = ana.retrieve(query, "ana", limit=30, min_relevance=0)
+    floor = sorted(m.relevance for m in everything)[len(everything) // 2]
+    kept = ana.retrieve(query, "ana", limit=30, min_relevance=floor)
+    assert kept and all(m.relevance >= floor for m in kept)
+    assert {m.memory.id for m in kept} == {m.memory.id for m in everything if m.relevance >= floor}
+    perfect = ana.retrieve(query, "ana", limit=30, min_relevance=1.0)
+    assert {m.memory.id for m in perfect} == {m.memory.id for m in kept if m.relevance == 1.0}
+    for bad in (-0.1, 1.5, float("nan"), "high"):
+        with pytest.raises(ValidationFailed, match="min_relevance must be a number between 0"):
+            ana.retrieve(query, "ana", min_relevance=bad)
+
+
+def test_min_relevance_is_a_setting(conversation) -> None:
+    with conversation(min_relevance=0) as manager:
+        assert len(manager.retrieve("quantum chromodynamics", "ana", limit=30)) == len(CONVERSATION)

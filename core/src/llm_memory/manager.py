@@ -83,6 +83,8 @@ class MemoryManager:
             },
             hybrid=self.settings.hybrid_search,
             pool=self.settings.retrieval_candidates,
+            min_relevance=self.settings.min_relevance,
+            block=self.settings.max_active_memories,
         )
         #: Where every change is recorded (see :mod:`llm_memory.history`). Built by
         #: ``from_settings`` beside the store; given ready objects, the store's own log or
@@ -394,12 +396,17 @@ class MemoryManager:
         limit: int | None = None,
         types: Sequence[str] | None = None,
         now: datetime | None = None,
+        *,
+        min_relevance: float | None = None,
     ) -> list[ScoredMemory]:
         """The memories most worth bringing back for ``query``, best first.
 
-        The ``limit`` most relevant memories are chosen by relevance alone (vector search
-        fused with keyword search, then the reranker if any); the scorer orders them with
-        importance and recency measured from ``now``.
+        Memories are chosen by relevance alone (vector search fused with keyword search,
+        then the reranker if any), and those whose relevance is below ``min_relevance``
+        (default ``MIN_RELEVANCE``; 0 keeps all) are dropped. The scorer orders them with
+        importance and recency measured from ``now``, ``MAX_ACTIVE_MEMORIES`` at a time,
+        so ``limit=k`` gives the first ``k`` of a larger ``limit``. Relevance is absolute,
+        in [0, 1]: see :mod:`llm_memory.retrieval`.
         """
         if not isinstance(query, str) or not query.strip():
             raise ValidationFailed("The query is empty: pass the text to search for.")
@@ -408,8 +415,15 @@ class MemoryManager:
         limit = self.settings.max_active_memories if limit is None else limit
         if not 1 <= limit <= 1000:
             raise ValidationFailed(f"limit must be between 1 and 1000, got {limit}.")
+        if min_relevance is not None and not (
+            isinstance(min_relevance, int | float) and 0.0 <= min_relevance <= 1.0
+        ):
+            raise ValidationFailed(
+                f"min_relevance must be a number between 0 and 1, got {min_relevance!r}."
+            )
         self.check_embedder()
-        scored = self.retriever.retrieve(query, flt, limit, as_utc(now) if now else utcnow())
+        when = as_utc(now) if now else utcnow()
+        scored = self.retriever.retrieve(query, flt, limit, when, min_relevance)
         self._access.touch(scored, utcnow())
         return scored
 

@@ -1,9 +1,26 @@
-"""Candidate selection: dense and keyword lists fused by reciprocal rank, then shortlisted.
+"""Candidate selection and absolute relevance: the pure steps of retrieval.
 
-The scorer only re-ranks what this module selects by relevance: the ``limit`` most
-relevant memories. Recency and importance order them; they never pull a less relevant
-memory into the result (benchmarks/README.md measures what that costs: nothing at R@20,
-under 0.005 at R@10 on LoCoMo, against 0.02 when the scorer re-ranked 50 candidates).
+Dense and keyword lists are fused by reciprocal rank (:func:`rrf`): that order picks the
+memories. Rank fusion says which memory is better, not how good any is, so each candidate
+also gets an absolute :func:`relevance` in [0, 1], comparable across queries and
+independent of how many memories are asked for:
+
+- a memory's **match** is the larger of its *term coverage* (the share of the query's
+  content words, stemmed and without stop words, that the memory's content holds) and its
+  *calibrated cosine* (the vector similarity mapped linearly from the embedder's
+  ``similarity_range``, ``(low, high)``, onto [0, 1]);
+- its **relevance** is its own match, except for a memory that keyword search returned
+  (its words, or those of its neighbouring turns and its date, match the query): half its
+  own match and half the best match among the query's candidates (``answer``). A query
+  that nothing answers scores low on every memory; a memory that answers it scores high;
+  the turns keyword search found beside a strong answer keep some of its weight, and a
+  memory that shares nothing with the query scores its calibrated cosine alone.
+
+``MIN_RELEVANCE`` drops candidates below a floor. The scorer then orders the survivors in
+consecutive blocks (:func:`in_blocks`) of ``MAX_ACTIVE_MEMORIES``: recency and importance
+reorder memories inside a block of equally chosen ones and never pull a memory over a
+more relevant block, and asking for ``k`` memories gives the first ``k`` of asking for
+more. benchmarks/README.md has the figures behind each number.
 """
 
 from __future__ import annotations
@@ -16,7 +33,7 @@ from typing import Any, TypeVar
 
 from llm_memory.keyword.base import KeywordIndex  # noqa: F401 - its old home, kept importable
 from llm_memory.models import Candidate, MemoryItem
-from llm_memory.storage import StoreHit
+from llm_memory.text import content_terms
 
 #: Reciprocal-rank constant. 10 rather than the usual 60: with one strong list (BM25 over
 #: turns and their context) a steeper curve lets its top ranks count (LoCoMo R@10 +0.01).
@@ -56,20 +73,61 @@ def rrf(
     return [Fused(key, scores[key], sources[key]) for key in order]
 
 
+# -- absolute relevance --------------------------------------------------------------------
+def query_terms(query: str) -> frozenset[str]:
+    """The query's content words, as the keyword index and the hash embedder see them."""
+    return frozenset(content_terms(query))
+
+
+def coverage(terms: frozenset[str], content: str) -> float:
+    """The share of ``terms`` that ``content`` holds (0 when the query has no content word)."""
+    if not terms:
+        return 0.0
+    return len(terms.intersection(content_terms(content))) / len(terms)
+
+
+def calibrated(similarity: float | None, similarity_range: tuple[float, float]) -> float:
+    """A cosine similarity mapped linearly from ``(low, high)`` onto [0, 1], clamped."""
+    if similarity is None:
+        return 0.0
+    low, high = similarity_range
+    if high <= low:
+        return 1.0 if similarity >= high else 0.0
+    return min(1.0, max(0.0, (similarity - low) / (high - low)))
+
+
+def match(
+    terms: frozenset[str],
+    item: MemoryItem,
+    similarity: float | None,
+    similarity_range: tuple[float, float],
+) -> float:
+    """How well one memory matches the query on its own: coverage or calibrated cosine."""
+    return max(coverage(terms, item.content), calibrated(similarity, similarity_range))
+
+
+def relevance(own: float, answer: float, keyword_hit: bool) -> float:
+    """A keyword hit: half its own match, half the best match among the query's
+    candidates (``answer``); any other memory: its own match."""
+    return 0.5 * own + 0.5 * max(own, answer) if keyword_hit else own
+
+
+# -- selection -----------------------------------------------------------------------------
 def candidates(
     fused: Sequence[Fused],
     known: dict[str, MemoryItem],
     fetch: Callable[[list[str]], Iterable[MemoryItem]],
     count: int,
+    score: Callable[[MemoryItem], float],
+    floor: float = 0.0,
 ) -> list[Candidate]:
-    """The first ``count`` fused memories that exist, as candidates.
+    """The first ``count`` fused memories that exist and whose relevance (``score``)
+    reaches ``floor``, as candidates in fused order.
 
     ``known`` holds the memories a list returned whole (vector search does); the others
-    (keyword hits) are fetched, only as far down the ranking as needed, in one call
-    unless some have vanished. Relevance is the fused score over the best one's.
+    (keyword hits) are fetched, only as far down the ranking as needed, a chunk at a time.
     """
     out: list[Candidate] = []
-    best = fused[0].score if fused else 1.0
     start = 0
     while len(out) < count and start < len(fused):
         chunk = fused[start : start + count - len(out)]
@@ -77,42 +135,17 @@ def candidates(
         missing = [f.id for f in chunk if f.id not in known]
         if missing:
             known.update((item.id, item) for item in fetch(missing))
-        out += [
-            Candidate(memory=known[f.id], relevance=f.score / best, sources=f.sources)
-            for f in chunk
-            if f.id in known
-        ]
+        for f in chunk:
+            if f.id in known:
+                value = score(known[f.id])
+                if value >= floor:
+                    out.append(Candidate(memory=known[f.id], relevance=value, sources=f.sources))
     return out
 
 
-def fuse(
-    ranked: Mapping[str, Sequence[StoreHit]],
-    weights: Mapping[str, float] | None = None,
-    k: int = RRF_K,
-) -> list[Candidate]:
-    """:func:`rrf` over lists of store hits, as candidates (relevance: over the best)."""
-    known = {hit.item.id: hit.item for hits in ranked.values() for hit in hits}
-    fused = rrf({name: [h.item.id for h in hits] for name, hits in ranked.items()}, weights, k)
-    return candidates(fused, known, lambda ids: [], len(fused))
-
-
-def shortlist(candidates: Sequence[Candidate], limit: int) -> list[Candidate]:
-    """The ``limit`` most relevant candidates, relevance min-max normalised over them.
-
-    Normalising over what is returned spreads relevance over [0, 1] (best 1, last 0), so
-    that 0.5·relevance outweighs 0.2·recency between memories far apart in relevance and
-    recency only reorders near neighbours. Fused scores are nearly flat (1/11 against
-    1/12), and left as they are importance and recency would outvote relevance.
-    """
-    chosen = sorted(candidates, key=lambda c: -c.relevance)[:limit]
-    if not chosen:
-        return []
-    best, worst = chosen[0].relevance, chosen[-1].relevance
-    span = best - worst
-    return [
-        c.model_copy(update={"relevance": (c.relevance - worst) / span if span > 0 else 1.0})
-        for c in chosen
-    ]
+def in_blocks(items: Sequence[T], size: int) -> list[Sequence[T]]:
+    """Consecutive blocks of ``size`` (the last one shorter)."""
+    return [items[i : i + size] for i in range(0, len(items), max(1, size))]
 
 
 def in_background(fn: Callable[..., T], *args: Any) -> Future[T]:

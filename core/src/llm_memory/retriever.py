@@ -1,8 +1,9 @@
-"""The retriever: both searches, their fusion, the fetch of hits, rerank, shortlist, scoring.
+"""The retriever: both searches, their fusion, absolute relevance, rerank, scoring in blocks.
 
 ``MemoryManager.retrieve`` validates its arguments, then calls :meth:`Retriever.retrieve`.
-The pure steps (``rrf``, ``candidates``, ``shortlist``) live in :mod:`llm_memory.retrieval`;
-this object decides what runs, in which order, on which store.
+The pure steps (``rrf``, ``relevance``, ``candidates``, ``in_blocks``) live in
+:mod:`llm_memory.retrieval`, which also documents how relevance is calibrated; this object
+decides what runs, in which order, on which store.
 """
 
 from __future__ import annotations
@@ -13,7 +14,16 @@ from datetime import datetime
 from llm_memory.embedding import Embedder, embed_checked
 from llm_memory.models import Candidate, MemoryItem, ScoredMemory
 from llm_memory.rerank import Reranker
-from llm_memory.retrieval import candidates, in_background, rrf, shortlist
+from llm_memory.retrieval import (
+    Fused,
+    candidates,
+    in_background,
+    in_blocks,
+    match,
+    query_terms,
+    relevance,
+    rrf,
+)
 from llm_memory.scoring import Scorer
 from llm_memory.storage import MemoryFilter
 from llm_memory.storage.indexed import IndexedStore
@@ -27,7 +37,9 @@ class Retriever:
     ``weights`` are the fusion weights of the two ranked lists, ``{"dense": ..,
     "keyword": ..}`` (``FUSION_VECTOR_WEIGHT``, ``FUSION_KEYWORD_WEIGHT``); ``hybrid``
     False searches by vector only. ``pool`` is how many candidates each search returns
-    (``RETRIEVAL_CANDIDATES``, at least the ``limit`` asked for).
+    (``RETRIEVAL_CANDIDATES``, at least the ``limit`` asked for). ``min_relevance`` drops
+    memories below that relevance (``MIN_RELEVANCE``); ``block`` is how many memories,
+    chosen by relevance, the scorer orders together (``MAX_ACTIVE_MEMORIES``).
     """
 
     def __init__(
@@ -40,6 +52,8 @@ class Retriever:
         weights: Mapping[str, float] | None = None,
         hybrid: bool = True,
         pool: int = 50,
+        min_relevance: float = 0.0,
+        block: int = 10,
     ) -> None:
         self.memories = memories
         self.embedder = embedder
@@ -48,29 +62,48 @@ class Retriever:
         self.weights = dict(weights or {})
         self.hybrid = hybrid
         self.pool = pool
+        self.min_relevance = min_relevance
+        self.block = block
 
     def retrieve(
-        self, query: str, flt: MemoryFilter, limit: int, now: datetime
+        self,
+        query: str,
+        flt: MemoryFilter,
+        limit: int,
+        now: datetime,
+        min_relevance: float | None = None,
     ) -> list[ScoredMemory]:
-        """The ``limit`` most relevant memories of ``flt`` for ``query``, ordered by the scorer."""
-        k = max(self.pool, limit)
+        """The ``limit`` most relevant memories of ``flt`` for ``query`` at or above
+        ``min_relevance``, each block of ``block`` ordered by the scorer."""
+        floor = self.min_relevance if min_relevance is None else min_relevance
         vector = embed_checked(self.embedder, [query], query=True)[0]
         with self.memories.reading():
-            chosen = self.candidates(query, vector, flt, k, limit)
+            chosen = self.candidates(query, vector, flt, limit, floor)
         if self.reranker is not None and chosen:
-            chosen = self.reranker.rerank(query, chosen)
-        return self.scorer.score(query, shortlist(chosen, limit), now)[:limit]
+            reranked = self.reranker.rerank(query, chosen)
+            blocks = -(-limit // self.block)
+            chosen = [c for c in reranked if c.relevance >= floor][: blocks * self.block]
+        scored: list[ScoredMemory] = []
+        for block in in_blocks(chosen, self.block):
+            scored += self.scorer.score(query, block, now)
+        return scored[:limit]
 
     def candidates(
-        self, query: str, vector: list[float], flt: MemoryFilter, k: int, limit: int
+        self, query: str, vector: list[float], flt: MemoryFilter, limit: int, floor: float
     ) -> list[Candidate]:
-        """Vector and keyword search fused; the memories of the best, fetched as needed."""
+        """Vector and keyword search fused; the first memories of the fusion that reach
+        ``floor``, with their absolute relevance: as many as the blocks that hold ``limit``
+        need (all of the pool for a reranker)."""
+        k = max(self.pool, limit)
         # Keyword search (and fetching its best hits) runs beside the vector search.
         keyword_side = (
-            in_background(self.memories.keyword_hits, query, flt, k, limit) if self.hybrid else None
+            in_background(self.memories.keyword_hits, query, flt, k, self.block)
+            if self.hybrid
+            else None
         )
         dense = self.memories.vector_hits(vector, flt, k)
         known = {hit.item.id: hit.item for hit in dense}
+        similarity = {hit.item.id: hit.score for hit in dense}
         ranked = {"dense": [hit.item.id for hit in dense]}
         if keyword_side is not None:
             keyword, found = keyword_side.result()
@@ -83,7 +116,27 @@ class Retriever:
         def fetch(ids: list[str]) -> list[MemoryItem]:
             return [item for item in self.memories.get(flt.user_id, ids) if flt.matches(item)]
 
-        # Without a reranker only the shortlist is needed: keyword hits below it are never
-        # fetched from the store.
-        wanted = len(fused) if self.reranker is not None else limit
-        return candidates(fused, known, fetch, wanted)
+        terms = query_terms(query)
+        span = self.embedder.similarity_range
+
+        def own(item: MemoryItem) -> float:
+            return match(terms, item, similarity.get(item.id), span)
+
+        # The query's answer: the best match among the memories at hand, whatever the limit
+        # (every vector hit and the first block of the fusion).
+        self._fetch_first(fused[: self.block], known, fetch)
+        answer = max((own(item) for item in known.values()), default=0.0)
+        blocks = -(-limit // self.block)  # the blocks that hold ``limit``
+        wanted = len(fused) if self.reranker is not None else blocks * self.block
+        by_keyword = frozenset(ranked.get("keyword", ()))
+
+        def score(item: MemoryItem) -> float:
+            return relevance(own(item), answer, item.id in by_keyword)
+
+        return candidates(fused, known, fetch, wanted, score, floor)
+
+    @staticmethod
+    def _fetch_first(first: list[Fused], known: dict[str, MemoryItem], fetch) -> None:
+        missing = [f.id for f in first if f.id not in known]
+        if missing:
+            known.update((item.id, item) for item in fetch(missing))

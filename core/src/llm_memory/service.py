@@ -44,6 +44,9 @@ class MemoryService(Protocol):
         user_id: str,
         limit: int | None = None,
         types: Sequence[str] | None = None,
+        now: datetime | None = None,
+        *,
+        min_relevance: float | None = None,
     ) -> list[ScoredMemory]: ...
 
     def list(

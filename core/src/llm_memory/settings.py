@@ -91,6 +91,12 @@ class Settings(BaseSettings):
     retrieval_candidates: int = Field(
         50, ge=1, le=10_000, description="Candidates taken by relevance before scoring."
     )
+    min_relevance: float = Field(
+        0.3,
+        ge=0.0,
+        le=1.0,
+        description="Memories below this relevance (absolute, 0-1) are not retrieved; 0 keeps all.",
+    )
     hybrid_search: bool = Field(True, description="Fuse keyword (BM25) with vector search.")
     fusion_vector_weight: float | None = Field(
         None,

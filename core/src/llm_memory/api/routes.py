@@ -117,10 +117,14 @@ def search_memories(body: SearchRequest, server: Server, who: Caller) -> list[Sc
     """The user's memories most worth bringing back for a query, with their scores."""
     require_user(who, body.user_id)
     started = time.perf_counter()
-    found = server.manager.retrieve(body.query, body.user_id, limit=body.limit, types=body.types)
+    found = server.manager.retrieve(
+        body.query,
+        body.user_id,
+        limit=body.limit,
+        types=body.types,
+        min_relevance=body.min_relevance,
+    )
     server.latencies.observe("retrieve", time.perf_counter() - started)
-    if body.min_relevance is not None:  # what the MCP tool does on an embedded engine
-        found = [hit for hit in found if hit.relevance >= body.min_relevance]
     return found
 
 

@@ -44,7 +44,11 @@ class SearchRequest(_Body):
         None, min_length=1, description="Omit for every type; an empty list is refused."
     )
     min_relevance: float | None = Field(
-        None, ge=0.0, le=1.0, description="Drop memories whose relevance is below this."
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Drop memories whose relevance (absolute, 0-1) is below this; default: "
+        "MIN_RELEVANCE (0.3), 0 keeps all.",
     )
 
 

@@ -79,17 +79,34 @@ def add(
     "-k", "--limit", type=click.IntRange(1, 1000), help="How many (default MAX_ACTIVE_MEMORIES)."
 )
 @click.option("--type", "-t", "types", type=type_choice, multiple=True, help="Only these types.")
+@click.option(
+    "--min-relevance",
+    type=click.FloatRange(0, 1),
+    help="Drop memories below this relevance (default MIN_RELEVANCE; 0 keeps all).",
+)
 @json_option
 def search(
-    query: str, user_id: str, limit: int | None, types: tuple[str, ...], as_json: bool
+    query: str,
+    user_id: str,
+    limit: int | None,
+    types: tuple[str, ...],
+    min_relevance: float | None,
+    as_json: bool,
 ) -> None:
-    """Retrieve the memories most relevant to QUERY, with their score components."""
-    results = get_manager().retrieve(query, user_id, limit=limit, types=types or None)
+    """Retrieve the memories most relevant to QUERY, with their score components.
+
+    Relevance is absolute (0-1, comparable across queries); memories below MIN_RELEVANCE
+    are not shown."""
+    results = get_manager().retrieve(
+        query, user_id, limit=limit, types=types or None, min_relevance=min_relevance
+    )
     if as_json:
         emit_json([r.model_dump(mode="json") for r in results])
         return
     if not results:
-        click.echo(f"No memories for user {user_id!r} match.", err=True)
+        floor = "MIN_RELEVANCE" if min_relevance is None else f"{min_relevance:g}"
+        hint = "" if min_relevance == 0 else f" (none reaches {floor}; --min-relevance 0 shows all)"
+        click.echo(f"No memories for user {user_id!r} match{hint}.", err=True)
         return
     rows = [
         (

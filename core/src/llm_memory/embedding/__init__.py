@@ -43,6 +43,9 @@ class Embedder(ABC):
     #: embedder declares less (its vectors hold the words BM25 already ranks; see
     #: benchmarks/README.md).
     fusion_weight: float = 1.0
+    #: The cosine similarities that count as no match and as a full match when relevance
+    #: is calibrated (:mod:`llm_memory.retrieval`): mapped linearly onto [0, 1] between.
+    similarity_range: tuple[float, float] = (0.2, 0.7)
 
     def __init__(self) -> None:
         self.usage = EmbeddingUsage()

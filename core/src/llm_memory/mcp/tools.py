@@ -142,12 +142,14 @@ class _Tools:
         min_relevance: Annotated[float | None, Field(ge=0.0, le=1.0)] = None,
     ) -> SearchResults:
         scope = self.scope_of(ctx)
-        retrieve = self.memory.retrieve
-        if min_relevance is not None and _accepts(retrieve, "min_relevance"):
-            retrieve = partial(retrieve, min_relevance=min_relevance)
-        found = await self._call(retrieve, query, scope.user_id, limit=limit, types=types)
-        if min_relevance is not None and retrieve is self.memory.retrieve:
-            found = [m for m in found if m.relevance >= min_relevance]
+        found = await self._call(
+            self.memory.retrieve,
+            query,
+            scope.user_id,
+            limit=limit,
+            types=types,
+            min_relevance=min_relevance,
+        )
         return SearchResults(memories=found)
 
     async def get_memory(self, memory_id: MemoryId, ctx: Context) -> MemoryItem:

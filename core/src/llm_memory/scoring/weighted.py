@@ -24,10 +24,11 @@ class WeightedOptions(BaseSettings):
 
 
 class WeightedScorer(Scorer):
-    """Re-ranks a relevance-selected candidate set.
+    """Re-ranks a relevance-selected candidate set (a block of ``MAX_ACTIVE_MEMORIES``).
 
-    Relevance arrives normalised over the candidates (1 = best), so the three terms share
-    a scale. Recency is ``0.5 ** (age / half_life)`` of the memory's ``updated_at``,
+    ``score = relevance_weight·relevance + importance_weight·importance +
+    recency_weight·recency``, with relevance absolute in [0, 1] (see
+    :mod:`llm_memory.retrieval`), as the result shows it. Recency is ``0.5 ** (age / half_life)`` of the memory's ``updated_at``,
     measured from ``now`` (an import or benchmark passes the conversation's own time).
     """
 
