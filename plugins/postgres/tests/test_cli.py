@@ -42,7 +42,7 @@ def test_quick_start_commands(run, pg_table):
     )
     run("add", "I live in Oslo", "--user", "bob")
     hits = json.loads(
-        run("search", "what should I avoid eating?", "--user", "alice", "--json").stdout
+        run("search", "what am I allergic to?", "--user", "alice", "--json").stdout
     )
     assert [h["memory"]["content"] for h in hits] == ["I'm allergic to peanuts"]
     assert _contents(run, "alice") == ["I'm allergic to peanuts"]

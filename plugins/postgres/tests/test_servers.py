@@ -70,9 +70,8 @@ def test_two_servers_see_each_others_writes_and_deletes_at_once(pg_dsn, pg_table
         deleted = via_a.delete(f"/users/ada/memories/{written['id']}")
         assert deleted.status_code == 204
         assert via_b.get(f"/users/ada/memories/{written['id']}").status_code == 404
-        after = via_b.post(
-            "/memories/search", json={"user_id": "ada", "query": "gazelle bicycle", "limit": 10}
-        ).json()
+        everything = {"query": "gazelle bicycle", "limit": 10, "min_relevance": 0}
+        after = via_b.post("/memories/search", json={"user_id": "ada", **everything}).json()
         assert written["id"] not in {hit["memory"]["id"] for hit in after}
         assert len(after) == 2
         history = via_b.get(f"/users/ada/memories/{written['id']}/history").json()
