@@ -41,9 +41,7 @@ def test_quick_start_commands(run, pg_table):
         "add", "I'm allergic to peanuts", "--user", "alice", "--type", "fact", "--importance", "0.9"
     )
     run("add", "I live in Oslo", "--user", "bob")
-    hits = json.loads(
-        run("search", "what am I allergic to?", "--user", "alice", "--json").stdout
-    )
+    hits = json.loads(run("search", "what am I allergic to?", "--user", "alice", "--json").stdout)
     assert [h["memory"]["content"] for h in hits] == ["I'm allergic to peanuts"]
     assert _contents(run, "alice") == ["I'm allergic to peanuts"]
     stats = run("stats").stdout
