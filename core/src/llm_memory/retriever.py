@@ -15,7 +15,6 @@ from llm_memory.embedding import Embedder, embed_checked
 from llm_memory.models import Candidate, MemoryItem, ScoredMemory
 from llm_memory.rerank import Reranker
 from llm_memory.retrieval import (
-    Fused,
     candidates,
     in_background,
     in_blocks,
@@ -122,10 +121,14 @@ class Retriever:
         def own(item: MemoryItem) -> float:
             return match(terms, item, similarity.get(item.id), span)
 
-        # The query's answer: the best match among the memories at hand, whatever the limit
-        # (every vector hit and the first block of the fusion).
-        self._fetch_first(fused[: self.block], known, fetch)
-        answer = max((own(item) for item in known.values()), default=0.0)
+        # The query's answer: the best match among every vector hit and the first block of
+        # the fusion, whatever the limit and however many hits a keyword side returns whole.
+        first = fused[: self.block]
+        missing = [f.id for f in first if f.id not in known]
+        if missing:
+            known.update((item.id, item) for item in fetch(missing))
+        at_hand = [hit.item for hit in dense] + [known[f.id] for f in first if f.id in known]
+        answer = max((own(item) for item in at_hand), default=0.0)
         blocks = -(-limit // self.block)  # the blocks that hold ``limit``
         wanted = len(fused) if self.reranker is not None else blocks * self.block
         by_keyword = frozenset(ranked.get("keyword", ()))
@@ -134,9 +137,3 @@ class Retriever:
             return relevance(own(item), answer, item.id in by_keyword)
 
         return candidates(fused, known, fetch, wanted, score, floor)
-
-    @staticmethod
-    def _fetch_first(first: list[Fused], known: dict[str, MemoryItem], fetch) -> None:
-        missing = [f.id for f in first if f.id not in known]
-        if missing:
-            known.update((item.id, item) for item in fetch(missing))
