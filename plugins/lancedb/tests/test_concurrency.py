@@ -260,3 +260,29 @@ def test_two_processes_inserting_the_same_new_memories_during_optimizes_store_ea
         assert len(store.list(MemoryFilter(f"u{r}"), limit=100)) == 20
     assert store.count() == 20 * rounds + 50
     store.close()
+
+
+def test_a_commit_that_keeps_conflicting_fails_in_one_line_naming_the_setting(tmp_path) -> None:
+    """Conflicts are retried through llm_memory.retry, ``write_retries`` times; then
+    StoreBusy names LANCEDB_WRITE_RETRIES. Other errors pass through at once."""
+    from llm_memory.errors import StoreBusy
+
+    store = LanceDBStore(tmp_path / "db", "m", LanceDBOptions(write_retries=2))
+    attempts: list[int] = []
+
+    def conflicting() -> None:
+        attempts.append(1)
+        raise RuntimeError("lance error: Retryable commit conflict for version 7")
+
+    with pytest.raises(StoreBusy, match=r"after 3 attempts.*LANCEDB_WRITE_RETRIES") as failed:
+        store._retry(conflicting)
+    assert len(attempts) == 3 and "\n" not in str(failed.value)
+
+    def broken() -> None:
+        attempts.append(1)
+        raise ValueError("bad input")
+
+    with pytest.raises(ValueError, match="bad input"):
+        store._retry(broken)
+    assert len(attempts) == 4
+    store.close()
