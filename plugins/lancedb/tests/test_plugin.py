@@ -225,3 +225,19 @@ def test_stats_and_config_name_the_native_index_when_chosen(tmp_path, monkeypatc
     shown = "native: lancedb's full-text index over the raw content"
     assert json.loads(stats.output)["keyword_index"] == shown
     assert json.loads(config.output)["keyword_index"] == shown
+
+
+def test_single_writes_do_not_count_the_table_every_time(tmp_path) -> None:
+    """The ANN threshold is checked against the last count plus this process's rows, not a
+    count_rows per write (a request per write on object storage)."""
+    store = LanceDBStore(tmp_path / "db", "m", LanceDBOptions(optimize_every=0))
+    store.set_embedding_info(SMALL)
+    table = store._table()
+    counted: list[int] = []
+    count_rows = table.count_rows
+    table.count_rows = lambda *args, **kwargs: counted.append(1) or count_rows(*args, **kwargs)
+    for n in range(30):
+        store.upsert([MemoryItem(id=f"m{n}", user_id="u", content=f"m {n}")], [[1.0, n, 0, 0]])
+    assert len(counted) == 1
+    assert store.count() == 30
+    store.close()

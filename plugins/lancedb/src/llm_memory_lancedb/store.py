@@ -47,6 +47,8 @@ _CONFLICT = re.compile(r"conflict|too many concurrent", re.IGNORECASE)
 #: Fewest rows written before ``optimize_growth`` starts an optimize (it rewrites the
 #: table's small files, so it should not run after every small write).
 OPTIMIZE_MIN_ROWS = 1_000
+#: Writes between two row counts while the count only decides the ANN build.
+RECOUNT_WRITES = 100
 
 
 class LanceDBStore(VectorStore):
@@ -84,6 +86,9 @@ class LanceDBStore(VectorStore):
         self._rows_written = 0  # rows written since the last optimize (this process)
         #: Background optimizes this store started (for benchmarks and tests).
         self.optimizes = 0
+        self._counted: int | None = None  # the last row count, and what this process
+        self._since_count = 0  # has written since (rows), in how many writes
+        self._writes_since_count = 0
         self._policy = RetryPolicy(
             max_retries=self.options.write_retries,
             backoff=0.05,
@@ -152,6 +157,12 @@ class LanceDBStore(VectorStore):
                     f"{len(vector)}-dimensional one. Run `llm-memory reindex` or choose another table."
                 )
 
+    def _write_schema(self, table: Any) -> pa.Schema:
+        """The columns a write sends, built from the cached dimension: reading the table's
+        schema is a manifest check per write (a request on object storage)."""
+        dimension = self._dimension()
+        return table.schema if dimension is None else rows.schema(dimension)
+
     def _dimension(self) -> int | None:
         """The vector column's length, read from the schema once per opened table (a
         schema read is a round trip; the dimension only changes with a new table)."""
@@ -169,7 +180,7 @@ class LanceDBStore(VectorStore):
             table = self._table()  # not `or`: an empty Table is falsy (it has a __len__)
             if table is None:
                 table = self._create(len(vectors[0]), None)
-        data = rows.to_table(items, vectors, table.schema)
+        data = rows.to_table(items, vectors, self._write_schema(table))
         # use_index(False): lance matches the keys by a scan of the key column, not through
         # the key's BTREE. Through the index (once an optimize has folded rows into it),
         # two processes inserting the same new key at once both commit: 160 duplicate
@@ -217,7 +228,7 @@ class LanceDBStore(VectorStore):
             return
         items, _ = rows.last_per_key(items, None)
         # Without the vector column, a matched row keeps its stored vector.
-        data = rows.to_table(items, None, table.schema)
+        data = rows.to_table(items, None, self._write_schema(table))
         self._retry(lambda: table.merge_insert("key").when_matched_update_all().execute(data))
         self._after_write(table, data.num_rows)  # rewritten rows: new files to compact
 
@@ -248,6 +259,7 @@ class LanceDBStore(VectorStore):
             self._tbl = None
             self._dim = None
             self._ann_settled = False
+            self._counted = None
 
     # -- reads -------------------------------------------------------------------------
     def get(self, user_id: str, ids: Sequence[str]) -> list[MemoryItem]:
@@ -474,11 +486,11 @@ class LanceDBStore(VectorStore):
         correct meanwhile (lance searches unindexed rows too)."""
         self._writes += 1
         self._rows_written += rows_written
+        self._since_count += rows_written
         if self._builder is not None:
             return
         growth = self.options.optimize_growth and self._rows_written >= OPTIMIZE_MIN_ROWS
-        # The row count is a request on object storage: only asked for when it decides.
-        total = int(table.count_rows()) if growth or not self._ann_settled else 0
+        total = self._total(table, exact=bool(growth)) if growth or not self._ann_settled else 0
         job: Callable[[Any], None] | None = None
         if not self._ann_settled and total >= self.options.ann_index_threshold:
             job = self._build_ann_in_background
@@ -492,6 +504,27 @@ class LanceDBStore(VectorStore):
                     self._writes = self._rows_written = 0
                 self._builder = threading.Thread(target=job, args=(table,), daemon=True)
                 self._builder.start()
+
+    def _total(self, table: Any, exact: bool) -> int:
+        """The table's row count, for the housekeeping decisions. Counting is a request on
+        object storage and a manifest read locally, so while only the ANN threshold asks,
+        the last count plus this process's rows since stands in for it; counted again
+        every ``RECOUNT_WRITES`` writes (other processes' rows) or near the threshold."""
+        self._writes_since_count += 1
+        estimate = None if self._counted is None else self._counted + self._since_count
+        if (
+            exact
+            or estimate is None
+            or estimate >= self.options.ann_index_threshold
+            or self._writes_since_count >= RECOUNT_WRITES
+        ):
+            self._counted, self._since_count, self._writes_since_count = (
+                int(table.count_rows()),
+                0,
+                0,
+            )
+            return self._counted
+        return estimate
 
     def _optimize_due(self, total: int) -> bool:
         every, growth = self.options.optimize_every, self.options.optimize_growth
