@@ -39,8 +39,8 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
 pytestmark = pytest.mark.fuzz
 
 ADMIN, ALICE = "fuzz-admin-key-01", "fuzz-alice-key-01"
-#: Per operation and key (15 operations x 2 keys: well under a minute); FUZZ_EXAMPLES=200
-#: for a deeper run by hand.
+#: Per operation and key (15 operations x 2 keys: well under a minute); FUZZ_EXAMPLES=150
+#: (and --timeout 1200) for a deeper run by hand.
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "16"))
 CHECKS = [
     not_a_server_error,
