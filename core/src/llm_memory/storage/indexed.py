@@ -28,7 +28,10 @@ class IndexedStore:
     """A :class:`VectorStore` and its keyword side, written together under one lock.
 
     ``keywords`` is the index kept in step with the backend: the core's SQLite index, or
-    the one a backend carries itself (``VectorStore.own_keyword_index``). Without one, a
+    the one a backend carries itself (``VectorStore.own_keyword_index``). One that keeps
+    its text in the backend's rows has ``write_rows(new, vectors, changed, neighbours)``,
+    which writes rows and keyword text in one store operation in place of ``write`` and
+    ``add``, and may have ``search_hits`` (whole rows, as a native search). Without one, a
     keyword search uses the backend's native full-text index if it has one
     (``"keyword_search"``), or finds nothing.
     """
@@ -123,13 +126,18 @@ class IndexedStore:
         around it, whose words help find it; without it an item keeps the links it had.
         """
         with self._writer, self.backend.atomic():  # the row and its keywords at once
+            items = [*new, *changed]
+            around = None
+            if neighbours is not None:
+                around = [neighbours.get((i.user_id, i.id), ()) for i in items]
+            in_rows = getattr(self.keywords, "write_rows", None)
+            if in_rows is not None:  # keyword text kept in the row: one write for both
+                if items:
+                    in_rows(new, vectors, changed, around)
+                return
             if new or changed:
                 self.backend.write(new, vectors, changed)  # one store operation where it can
-            items = [*new, *changed]
             if self.keywords is not None and items:
-                around = None
-                if neighbours is not None:
-                    around = [neighbours.get((i.user_id, i.id), ()) for i in items]
                 self.keywords.add(items, around)
 
     def upsert(self, items: Sequence[MemoryItem], vectors: Sequence[Sequence[float]]) -> None:
@@ -182,6 +190,10 @@ class IndexedStore:
         """Ids of the ``k`` best keyword matches, and the memories of the first ``fetch``
         (a native full-text search returns them all whole). Call it inside :meth:`reading`
         (from any thread)."""
+        whole = getattr(self.keywords, "search_hits", None)
+        if whole is not None:  # the keyword side returns whole rows (its text is in them)
+            hits = whole(text, flt, k)
+            return [hit.item.id for hit in hits], [hit.item for hit in hits]
         if self.keywords is None:
             if "keyword_search" not in self.backend.capabilities:
                 return [], []

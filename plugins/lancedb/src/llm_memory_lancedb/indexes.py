@@ -16,16 +16,31 @@ from llm_memory_lancedb.options import LanceDBOptions
 Retry = Callable[[Callable[[], Any]], Any]
 
 
-def ensure(table: Any, fts: bool, retry: Retry) -> bool:
-    """Make sure the primary key, the ``key`` and ``user_id`` BTREEs and (if ``fts``) the
-    full-text index exist; cheap while the table is empty. Returns whether an ANN index
-    exists."""
+#: The full-text index of the core's keyword text (``kw_text``): it arrives stemmed and
+#: lowercased, so the index only splits it on whitespace (no stemming, stop words or
+#: folding of its own: benchmarks/README.md). Positions are not kept (no phrase queries).
+KEYWORD_FTS = FTS(
+    base_tokenizer="whitespace",
+    lower_case=False,
+    stem=False,
+    remove_stop_words=False,
+    ascii_folding=False,
+    with_position=False,
+)
+
+
+def ensure(table: Any, fts: str | None, retry: Retry) -> bool:
+    """Make sure the primary key, the ``key`` and ``user_id`` BTREEs and the full-text
+    index of column ``fts`` (``content`` or ``kw_text``; None: none) exist; cheap while the
+    table is empty. Returns whether an ANN index exists."""
     if rows.PRIMARY_KEY.encode() not in (table.schema.field("key").metadata or {}):
         retry(lambda: table.set_unenforced_primary_key("key"))
     present = {ix.columns[0] for ix in table.list_indices()}
     wanted: list[tuple[str, Any]] = [("key", BTree()), ("user_id", BTree())]
-    if fts:
-        wanted.append(("content", FTS()))
+    if fts == "kw_text":
+        wanted.append((fts, KEYWORD_FTS))
+    elif fts:
+        wanted.append((fts, FTS()))
     for column, config in wanted:
         if column not in present:
             create(table, column, config, retry)

@@ -34,6 +34,10 @@ FIELDS = (
     "session_id",
     "metadata",
 )
+#: The core's keyword text in the row (llm_memory_lancedb.keyword): own stemmed terms,
+#: the ids of the neighbouring turns, and the text the native FTS index covers. NULL in a
+#: row written while the core's SQLite index was in use (filled on the next open in row mode).
+KEYWORD_FIELDS = ("kw_terms", "kw_links", "kw_text")
 _TIME = pa.timestamp("us", tz="UTC")
 CHUNK = 1_000  # ids per IN (...) filter
 
@@ -65,8 +69,21 @@ def schema(dimension: int, info: EmbedderInfo | None = None) -> pa.Schema:
             # JSON keeps each scalar's type (1 vs 1.0 vs true), which a struct column cannot.
             pa.field("metadata", pa.string(), nullable=False),
             pa.field("vector", pa.list_(pa.float32(), dimension), metadata=vector_meta),
+            *keyword_fields(),
         ]
     )
+
+
+def keyword_fields() -> list[pa.Field]:
+    return [
+        pa.field("kw_terms", pa.string()),
+        pa.field("kw_links", pa.list_(pa.string())),
+        pa.field("kw_text", pa.string()),
+    ]
+
+
+def has_keywords(table_schema: pa.Schema) -> bool:
+    return all(name in table_schema.names for name in KEYWORD_FIELDS)
 
 
 def dimension_of(table_schema: pa.Schema) -> int:
@@ -82,8 +99,13 @@ def to_table(
     items: Sequence[MemoryItem],
     vectors: Sequence[Sequence[float]] | None,
     table_schema: pa.Schema,
+    keywords: Sequence[tuple[str, list[str], str]] | None = None,
 ) -> pa.Table:
-    """Rows for ``items``; without ``vectors``, the rows lack the vector column (an update)."""
+    """Rows for ``items``; without ``vectors``, the rows lack the vector column (an update).
+
+    ``keywords`` gives each row's ``(kw_terms, kw_links, kw_text)``; without it a table
+    that has those columns gets NULLs there (the row is written without its keyword text,
+    which marks it for a fill when the table is next opened with the keywords in the row)."""
     columns: dict[str, Any] = {
         "key": [key(m.user_id, m.id) for m in items],
         "user_id": [m.user_id for m in items],
@@ -104,7 +126,18 @@ def to_table(
         flat = np.asarray(vectors, dtype=np.float32).reshape(-1)
         columns["vector"] = pa.FixedSizeListArray.from_arrays(pa.array(flat), dim)
         fields.append(table_schema.field("vector"))
+    if has_keywords(table_schema):
+        for n, name in enumerate(KEYWORD_FIELDS):
+            columns[name] = (
+                [kw[n] for kw in keywords] if keywords is not None else [None] * len(items)
+            )
+            fields.append(table_schema.field(name))
     return pa.table(columns, schema=pa.schema(fields))
+
+
+def strings_sql(values: Sequence[str]) -> str:
+    """Strings as SQL literals that hold hex digits only (see :func:`keys_sql`)."""
+    return ", ".join(f"CAST(decode('{v.encode().hex()}', 'hex') AS STRING)" for v in values)
 
 
 def to_items(rows: pa.Table) -> list[MemoryItem]:
@@ -143,8 +176,7 @@ def keys_sql(keys: Sequence[str]) -> str:
     a quote, and lance's parser reads that as an escape: issue 11). Each value is written as
     ``CAST(decode('<hex of its UTF-8>', 'hex') AS STRING)``: the text holds hex digits only,
     whatever the value, so no value can end a literal."""
-    values = ", ".join(f"CAST(decode('{k.encode().hex()}', 'hex') AS STRING)" for k in keys)
-    return f"key IN ({values})"
+    return f"key IN ({strings_sql(keys)})"
 
 
 def timestamp_sql(value: datetime) -> str:

@@ -78,6 +78,10 @@ class LanceDBStore(VectorStore):
             raise ConfigError(_connect_error(self.uri, exc)) from exc
         self._tbl: Any = None
         self._dim: int | None = None
+        #: The core's keyword text is kept in the rows (llm_memory_lancedb.keyword).
+        self._row_keywords = False
+        #: ``{key: (links, terms)}`` of the rows a clear() dropped, for the refill.
+        self._kept: dict[str, tuple[list[str], str]] = {}
         self._lock = threading.RLock()
         self._ann_settled = False  # the ANN index exists, or this process gave up building it
         # One background job at a time: the ANN build, or an optimize.
@@ -111,6 +115,20 @@ class LanceDBStore(VectorStore):
         if "://" in self.uri and not self.uri.startswith("file://"):
             found.add("shared")  # object storage: many machines read and write this table
         return frozenset(found)
+
+    def own_keyword_index(self, settings: Any) -> Any:
+        """The core's keyword text in the rows, under LanceDB's native full-text index,
+        where the native index is chosen (``KEYWORD_INDEX=native``, or ``auto`` on object
+        storage): every machine then searches the same keyword data, as good as the
+        core's SQLite index. Otherwise None (the core's SQLite index beside the table)."""
+        mode = getattr(settings, "keyword_index", "native")
+        if not self.options.fts:
+            return None
+        if mode == "native" or (mode == "auto" and "shared" in self.capabilities):
+            from llm_memory_lancedb.keyword import LanceRowKeywords
+
+            return LanceRowKeywords(self)
+        return None
 
     def own_history_log(self, settings: Any) -> Any:
         """On object storage (``"shared"``) the history is a second table in the same
@@ -254,7 +272,10 @@ class LanceDBStore(VectorStore):
         """Drop the table: a reindex may then create it with another dimension."""
         self.wait_for_index()
         with self._lock:
-            if self._table() is not None:
+            table = self._table()
+            if table is not None and self._row_keywords:
+                self._kept.update(_kept_links(table))
+            if table is not None:
                 self._db.drop_table(self.table_name)
             self._tbl = None
             self._dim = None
@@ -376,6 +397,8 @@ class LanceDBStore(VectorStore):
             raise NotSupported(
                 "Full-text search is off for this lancedb store; set LANCEDB_FTS=true to use it."
             )
+        if self._row_keywords:
+            return self.row_keyword_query(text, flt, k)
         table, where = self._table(), rows.where(flt)
         if table is None or where is None or k <= 0 or not text.strip():
             return []
@@ -388,6 +411,286 @@ class LanceDBStore(VectorStore):
         result = query.to_arrow()
         scores = result["_score"].to_pylist()
         return [StoreHit(m, float(s)) for m, s in zip(rows.to_items(result), scores, strict=True)]
+
+    # -- the core's keyword text in the rows (llm_memory_lancedb.keyword) ------------------
+    def use_row_keywords(self) -> None:
+        """Keep the core's keyword text in the rows and search it (own_keyword_index):
+        an open table gets the columns and the index it lacks, and its rows without
+        keyword text are filled in."""
+        with self._lock:
+            self._row_keywords = True
+            if self._tbl is not None:
+                self._ann_settled = self._migrate(self._tbl)
+
+    def _migrate(self, table: Any) -> bool:
+        """Give an older table the keyword columns, and fill the rows that have none (an
+        older table's, or rows written while the core's SQLite index was in use): their
+        users' rows are re-linked as the core's rebuild does (turns of one session, oldest
+        first, when the user has no links yet) and rewritten, a commit per 1,000 rows."""
+        if not rows.has_keywords(table.schema):
+            missing = [f for f in rows.keyword_fields() if f.name not in table.schema.names]
+            try:
+                self._retry(lambda: table.add_columns(missing))
+            except (RuntimeError, ValueError, OSError) as exc:
+                if "already exists" not in str(exc) and "Duplicate" not in str(exc):
+                    raise
+            table.checkout_latest()
+        settled = indexes.ensure(table, self._fts_column(), self._retry)
+        unfilled = table.search().where("kw_terms IS NULL").select(["user_id"]).limit(None)
+        users = sorted(set(unfilled.to_arrow()["user_id"].to_pylist()))
+        for user_id in users:
+            self._fill_user(table, user_id)
+        if users:
+            log.info("lancedb: wrote the keyword text of %d users' rows", len(users))
+        return settled
+
+    def _fill_user(self, table: Any, user_id: str) -> None:
+        from llm_memory.keyword.rebuild import guessed_neighbours
+
+        from llm_memory_lancedb.keyword import date_of, keyword_text, terms_of
+
+        found = _scan(table, col("user_id") == lit(user_id), [*rows.FIELDS, "key", "kw_links"])
+        items = sorted(rows.to_items(found), key=lambda m: (m.created_at, m.id))
+        stored = dict(zip(found["id"].to_pylist(), found["kw_links"].to_pylist(), strict=True))
+        if any(stored.values()):
+            links = [list(stored.get(m.id) or []) for m in items]
+        else:
+            links = guessed_neighbours(items)
+        terms = {m.id: terms_of(m) for m in items}
+        out = []
+        for item, linked in zip(items, links, strict=True):
+            context = " ".join(terms[i] for i in linked if i in terms)
+            text = keyword_text(terms[item.id], context, date_of(item))
+            out.append((rows.key(user_id, item.id), terms[item.id], linked, text))
+        self._write_keywords(table, out)
+
+    def _write_keywords(self, table: Any, out: Sequence[tuple[str, str, list[str], str]]) -> None:
+        """Rewrite only the keyword columns of these rows (the others are kept)."""
+        schema = pa.schema([table.schema.field("key"), *rows.keyword_fields()])
+        for start in range(0, len(out), rows.CHUNK):
+            part = out[start : start + rows.CHUNK]
+            data = pa.table(
+                {
+                    "key": [r[0] for r in part],
+                    "kw_terms": [r[1] for r in part],
+                    "kw_links": [r[2] for r in part],
+                    "kw_text": [r[3] for r in part],
+                },
+                schema=schema,
+            )
+            self._retry(
+                lambda data=data: table.merge_insert("key").when_matched_update_all().execute(data)
+            )
+
+    def write_with_keywords(
+        self,
+        new: Sequence[MemoryItem],
+        vectors: Sequence[Sequence[float]],
+        changed: Sequence[MemoryItem] = (),
+        neighbours: Sequence[Sequence[str]] | None = None,
+    ) -> None:
+        """:meth:`write` with each row's keyword text, in one ``merge_insert`` commit.
+
+        ``neighbours`` (per item of ``[*new, *changed]``) replaces the items' links;
+        without it an item keeps the links its row has (or had before a clear). Rows
+        linking to an item whose words change are rewritten in the same commit.
+        """
+        from llm_memory_lancedb.keyword import date_of, keyword_text, terms_of
+
+        given: dict[tuple[str, str], list[str]] | None = None
+        if neighbours is not None:
+            given = {
+                (i.user_id, i.id): [n for n in around if n != i.id]
+                for i, around in zip([*new, *changed], neighbours, strict=True)
+            }
+        if new and not self.check_upsert(new, vectors):
+            new = []
+        new, vectors = rows.last_per_key(new, vectors) if new else ([], [])
+        fresh = {(i.user_id, i.id) for i in new}
+        changed, _ = rows.last_per_key([i for i in changed if (i.user_id, i.id) not in fresh], None)
+        if not new and not changed:
+            return
+        with self._lock:
+            table = self._table()
+            if table is None:
+                if not new:
+                    return
+                table = self._create(len(vectors[0]), None)
+        batch = [*new, *changed]
+        keys = [rows.key(i.user_id, i.id) for i in batch]
+        stored = self._keyword_rows(table, keys, with_vectors=bool(changed))
+        # The changed rows keep their stored vectors; those no longer stored are skipped.
+        kept = [i for i in changed if stored.get(rows.key(i.user_id, i.id), {}).get("vector")]
+        items = [*new, *kept]
+        all_vectors: list[Any] = [
+            *vectors,
+            *(stored[rows.key(i.user_id, i.id)]["vector"] for i in kept),
+        ]
+        terms = {(i.user_id, i.id): terms_of(i) for i in items}
+        links: dict[tuple[str, str], list[str]] = {}
+        for i in items:
+            k = rows.key(i.user_id, i.id)
+            if given is not None:
+                links[(i.user_id, i.id)] = given.get((i.user_id, i.id), [])
+            elif k in stored:
+                links[(i.user_id, i.id)] = list(stored[k]["kw_links"] or [])
+            else:
+                links[(i.user_id, i.id)] = list(self._kept.get(k, ([], ""))[0])
+        # Rows linking to an item whose words changed get its new words.
+        reworded = [
+            i
+            for i in items
+            if (k := rows.key(i.user_id, i.id)) in stored
+            and stored[k]["kw_terms"] is not None
+            and stored[k]["kw_terms"] != terms[(i.user_id, i.id)]
+        ]
+        linkers: list[tuple[MemoryItem, list[float], list[str]]] = []
+        if reworded:
+            linkers = self._linkers(
+                table, reworded, exclude={rows.key(i.user_id, i.id) for i in items}
+            )
+        for item, vector, linked in linkers:
+            items.append(item)
+            all_vectors.append(vector)
+            terms[(item.user_id, item.id)] = terms_of(item)
+            links[(item.user_id, item.id)] = linked
+        wanted = {
+            rows.key(i.user_id, n)
+            for i in items
+            for n in links[(i.user_id, i.id)]
+            if (i.user_id, n) not in terms
+        }
+        elsewhere = self._keyword_rows(table, sorted(wanted), with_vectors=False) if wanted else {}
+
+        def neighbour_terms(user_id: str, memory_id: str) -> str | None:
+            if (user_id, memory_id) in terms:
+                return terms[(user_id, memory_id)]
+            k = rows.key(user_id, memory_id)
+            if k in elsewhere:
+                return elsewhere[k]["kw_terms"]
+            return self._kept.get(k, ([], None))[1]  # refilling after a clear
+
+        keywords = []
+        for i in items:
+            own = terms[(i.user_id, i.id)]
+            context = " ".join(
+                t for n in links[(i.user_id, i.id)] if (t := neighbour_terms(i.user_id, n))
+            )
+            keywords.append((own, links[(i.user_id, i.id)], keyword_text(own, context, date_of(i))))
+        data = rows.to_table(items, all_vectors, table.schema, keywords)
+        self._retry(
+            lambda: (
+                table.merge_insert("key")
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .use_index(False)  # see upsert
+                .execute(data)
+            )
+        )
+        self._after_write(table, data.num_rows)
+
+    def _keyword_rows(
+        self, table: Any, keys: Sequence[str], with_vectors: bool
+    ) -> dict[str, dict[str, Any]]:
+        columns = ["key", "kw_links", "kw_terms", *(["vector"] if with_vectors else [])]
+        out: dict[str, dict[str, Any]] = {}
+        for chunk in rows.chunks(sorted(set(keys))):
+            found = _scan(table, col("key").isin(chunk), columns).to_pylist()
+            out.update((r["key"], r) for r in found)
+        return out
+
+    def _linkers(
+        self, table: Any, targets: Sequence[MemoryItem], exclude: set[str]
+    ) -> list[tuple[MemoryItem, list[float], list[str]]]:
+        """The stored rows of the same users linking to any of ``targets`` (but not those
+        of ``exclude``): each memory, its vector and its links."""
+        by_user: dict[str, list[str]] = {}
+        for item in targets:
+            by_user.setdefault(item.user_id, []).append(item.id)
+        out = []
+        for user_id, ids in by_user.items():
+            for chunk in rows.chunks(sorted(set(ids))):
+                where = (
+                    f"user_id = {rows.strings_sql([user_id])} AND "
+                    f"array_has_any(kw_links, make_array({rows.strings_sql(chunk)}))"
+                )
+                found = (
+                    table.search()
+                    .where(where)
+                    .select([*rows.FIELDS, "key", "vector", "kw_links"])
+                    .limit(None)
+                    .to_arrow()
+                )
+                keep = [n for n, k in enumerate(found["key"].to_pylist()) if k not in exclude]
+                found = found.take(keep)
+                for item, vector, linked in zip(
+                    rows.to_items(found),
+                    found["vector"].to_pylist(),
+                    found["kw_links"].to_pylist(),
+                    strict=True,
+                ):
+                    out.append((item, vector, list(linked or [])))
+        return out
+
+    def unlink(self, user_id: str, ids: Sequence[str]) -> None:
+        """After these memories were deleted: rewrite the rows that linked to them without
+        the links and without their words (one commit, only when there are such rows)."""
+        from llm_memory_lancedb.keyword import date_of, keyword_text, terms_of
+
+        table = self._table()
+        if table is None or not ids:
+            return
+        gone = set(ids)
+        targets = [MemoryItem(id=i, user_id=user_id, content="-") for i in sorted(gone)]
+        linkers = self._linkers(table, targets, exclude=set())
+        if not linkers:
+            return
+        wanted = {rows.key(user_id, n) for _, _, linked in linkers for n in linked if n not in gone}
+        around = self._keyword_rows(table, sorted(wanted), with_vectors=False)
+        out = []
+        for item, _, linked in linkers:
+            linked = [n for n in linked if n not in gone]
+            own = terms_of(item)
+            context = " ".join(
+                t for n in linked if (t := (around.get(rows.key(user_id, n)) or {}).get("kw_terms"))
+            )
+            out.append(
+                (rows.key(user_id, item.id), own, linked, keyword_text(own, context, date_of(item)))
+            )
+        self._write_keywords(table, out)
+
+    def row_keyword_query(self, text: str, flt: MemoryFilter, k: int) -> list[StoreHit]:
+        """The ``k`` best BM25 matches of the query's stemmed terms in ``kw_text``."""
+        from llm_memory_lancedb.keyword import query_text
+
+        table, where = self._table(), rows.where(flt)
+        terms = query_text(text)
+        if table is None or where is None or k <= 0 or not terms:
+            return []
+        query = (
+            table.search(MatchQuery(terms, "kw_text"), query_type="fts")
+            .where(where, prefilter=True)
+            .limit(k)
+            .select([*rows.FIELDS, "_score"])
+        )
+        result = query.to_arrow()
+        scores = result["_score"].to_pylist()
+        return [StoreHit(m, float(s)) for m, s in zip(rows.to_items(result), scores, strict=True)]
+
+    def keyword_freshness(self) -> dict[str, Any]:
+        """How current keyword search is: rows not yet in the full-text index are searched
+        by a flat scan, so a write is found once this process sees the table's new version
+        (``read_consistency_seconds``)."""
+        table = self._table()
+        out: dict[str, Any] = {
+            "lag_bound_s": self.options.read_consistency_seconds,
+            "follows": "the table itself (keyword text in the rows)",
+        }
+        if table is not None:
+            for ix in indexes.describe(table):
+                if ix["columns"] == ["kw_text"]:
+                    out["unindexed_rows"] = ix["unindexed_rows"]
+        return out
 
     # -- housekeeping --------------------------------------------------------------------
     def location(self) -> str | None:
@@ -461,7 +764,10 @@ class LanceDBStore(VectorStore):
                 self._tbl = self._db.open_table(self.table_name)
             except ValueError:  # "Table 'x' was not found"
                 return None
-            self._ann_settled = indexes.ensure(self._tbl, self.options.fts, self._retry)
+            if self._row_keywords:
+                self._ann_settled = self._migrate(self._tbl)
+            else:
+                self._ann_settled = indexes.ensure(self._tbl, self._fts_column(), self._retry)
         return self._tbl
 
     def _create(self, dimension: int, info: EmbedderInfo | None) -> Any:
@@ -474,8 +780,13 @@ class LanceDBStore(VectorStore):
             )
         self._tbl = table
         self._dim = dimension
-        self._ann_settled = indexes.ensure(table, self.options.fts, self._retry)
+        self._ann_settled = indexes.ensure(table, self._fts_column(), self._retry)
         return table
+
+    def _fts_column(self) -> str | None:
+        if not self.options.fts:
+            return None
+        return "kw_text" if self._row_keywords else "content"
 
     def _after_write(self, table: Any, rows_written: int = 0) -> None:
         """Start background housekeeping when it is due: the ANN index once the table
@@ -648,3 +959,13 @@ def _connect_error(uri: str, exc: Exception) -> str:
 def _mask_uri(uri: str) -> str:
     """Hide credentials written into a URI (``s3://key:secret@bucket``)."""
     return re.sub(r"(?<=://)[^/@]+@", "****@", uri)
+
+
+def _kept_links(table: Any) -> dict[str, tuple[list[str], str]]:
+    """``{key: (links, terms)}`` of every row with keyword text (a clear keeps them, so
+    the refill gives each row its links back and its context from the start)."""
+    found = table.search().where("kw_terms IS NOT NULL").select(["key", "kw_links", "kw_terms"])
+    return {
+        row["key"]: (list(row["kw_links"] or []), row["kw_terms"])
+        for row in found.limit(None).to_arrow().to_pylist()
+    }
