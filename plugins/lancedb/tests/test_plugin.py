@@ -222,7 +222,7 @@ def test_stats_and_config_name_the_native_index_when_chosen(tmp_path, monkeypatc
     runner = CliRunner()
     stats = runner.invoke(cli, ["stats", "--json"], catch_exceptions=False)
     config = runner.invoke(cli, ["config", "--json"], catch_exceptions=False)
-    shown = "native: lancedb's full-text index over the raw content"
+    shown = "store: the core's keyword text in lancedb's own database (LanceRowKeywords)"
     assert json.loads(stats.output)["keyword_index"] == shown
     assert json.loads(config.output)["keyword_index"] == shown
 

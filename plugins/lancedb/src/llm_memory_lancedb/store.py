@@ -622,7 +622,7 @@ class LanceDBStore(VectorStore):
                     .to_arrow()
                 )
                 keep = [n for n, k in enumerate(found["key"].to_pylist()) if k not in exclude]
-                found = found.take(keep)
+                found = found.take(pa.array(keep, type=pa.int64()))
                 for item, vector, linked in zip(
                     rows.to_items(found),
                     found["vector"].to_pylist(),
