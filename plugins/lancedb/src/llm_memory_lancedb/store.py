@@ -80,6 +80,7 @@ class LanceDBStore(VectorStore):
         self._dim: int | None = None
         #: The core's keyword text is kept in the rows (llm_memory_lancedb.keyword).
         self._row_keywords = False
+        self._has_keywords = True  # the open table has the keyword columns
         #: ``{key: (links, terms)}`` of the rows a clear() dropped, for the refill.
         self._kept: dict[str, tuple[list[str], str]] = {}
         self._lock = threading.RLock()
@@ -179,7 +180,12 @@ class LanceDBStore(VectorStore):
         """The columns a write sends, built from the cached dimension: reading the table's
         schema is a manifest check per write (a request on object storage)."""
         dimension = self._dimension()
-        return table.schema if dimension is None else rows.schema(dimension)
+        if dimension is None:
+            return table.schema
+        full = rows.schema(dimension)
+        if self._has_keywords:
+            return full
+        return pa.schema([f for f in full if f.name not in rows.KEYWORD_FIELDS])  # older table
 
     def _dimension(self) -> int | None:
         """The vector column's length, read from the schema once per opened table (a
@@ -435,6 +441,7 @@ class LanceDBStore(VectorStore):
                 if "already exists" not in str(exc) and "Duplicate" not in str(exc):
                     raise
             table.checkout_latest()
+        self._has_keywords = True
         settled = indexes.ensure(table, self._fts_column(), self._retry)
         unfilled = table.search().where("kw_terms IS NULL").select(["user_id"]).limit(None)
         users = sorted(set(unfilled.to_arrow()["user_id"].to_pylist()))
@@ -577,7 +584,7 @@ class LanceDBStore(VectorStore):
                 t for n in links[(i.user_id, i.id)] if (t := neighbour_terms(i.user_id, n))
             )
             keywords.append((own, links[(i.user_id, i.id)], keyword_text(own, context, date_of(i))))
-        data = rows.to_table(items, all_vectors, table.schema, keywords)
+        data = rows.to_table(items, all_vectors, self._write_schema(table), keywords)
         self._retry(
             lambda: (
                 table.merge_insert("key")
@@ -764,6 +771,7 @@ class LanceDBStore(VectorStore):
                 self._tbl = self._db.open_table(self.table_name)
             except ValueError:  # "Table 'x' was not found"
                 return None
+            self._has_keywords = rows.has_keywords(self._tbl.schema)
             if self._row_keywords:
                 self._ann_settled = self._migrate(self._tbl)
             else:
@@ -780,6 +788,7 @@ class LanceDBStore(VectorStore):
             )
         self._tbl = table
         self._dim = dimension
+        self._has_keywords = rows.has_keywords(table.schema)
         self._ann_settled = indexes.ensure(table, self._fts_column(), self._retry)
         return table
 
