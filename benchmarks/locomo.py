@@ -147,17 +147,32 @@ def run_one(
     workdir: Path,
     native_keyword: bool = False,
     floors: Sequence[float] = (),
+    s3: str | None = None,
 ) -> Run:
+    """``s3``: the endpoint of an S3-compatible server to keep a LanceDB table on (a shared
+    store: KEYWORD_INDEX=auto picks its native index)."""
     from llm_memory import MemoryManager
     from llm_memory.scoring.weighted import WeightedOptions, WeightedScorer
 
-    run = Run(f"{backend} (native FTS)" if native_keyword else backend, embedder)
+    name = f"{backend} (native FTS)" if native_keyword else backend
+    extra: dict[str, Any] = {}
+    if s3 is not None:
+        name = f"{backend} on S3 (moto), native FTS"
+        extra["lancedb"] = {
+            "uri": f"s3://{S3_BUCKET}/{uuid.uuid4().hex[:12]}",
+            "endpoint": s3,
+            "region": "us-east-1",
+            "access_key_id": "testing",
+            "secret_access_key": "testing",
+        }
+    run = Run(name, embedder)
     with MemoryManager.from_settings(
         storage_backend=backend,
         embedding_provider=embedder,
         vector_store_dir=workdir,
         collection="locomo",
         keyword_index="native" if native_keyword else "auto",
+        **extra,
     ) as manager:
         start = time.perf_counter()
         for conv in conversations:
@@ -362,6 +377,26 @@ def postgres_for(backends: Sequence[str]) -> Iterator[None]:
             server.cleanup()
 
 
+S3_BUCKET = "locomo"
+
+
+@contextlib.contextmanager
+def moto_s3() -> Iterator[str]:
+    """A throwaway moto S3 server (as the tests use) with one bucket; yields its URL."""
+    import boto3
+    from llm_memory_testing.servers import moto_server
+
+    with moto_server() as server:
+        boto3.client(
+            "s3",
+            endpoint_url=server.url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        ).create_bucket(Bucket=S3_BUCKET)
+        yield server.url
+
+
 def _csv(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
@@ -378,13 +413,24 @@ def _run_all(args: argparse.Namespace, conversations: Sequence[Conversation]) ->
                         conversations, backend, embedder, Path(workdir), native, args.floors
                     )
                 runs.append(run)
-                print(
-                    f"{run.backend}/{embedder}: R@10 {run.recall('defaults', 10):.3f} "
-                    f"(relevance only {run.recall('relevance only', 10):.3f}); cross-user "
-                    f"questions with nothing returned {run.cross_user_empty():.2f}",
-                    file=sys.stderr,
-                )
+                _report(run, embedder)
+            if args.s3 and backend == "lancedb":
+                with moto_s3() as url, tempfile.TemporaryDirectory() as workdir:
+                    run = run_one(
+                        conversations, backend, embedder, Path(workdir), False, args.floors, url
+                    )
+                runs.append(run)
+                _report(run, embedder)
     return runs
+
+
+def _report(run: Run, embedder: str) -> None:
+    print(
+        f"{run.backend}/{embedder}: R@10 {run.recall('defaults', 10):.3f} "
+        f"(relevance only {run.recall('relevance only', 10):.3f}); cross-user "
+        f"questions with nothing returned {run.cross_user_empty():.2f}",
+        file=sys.stderr,
+    )
 
 
 def main(argv: Iterable[str] | None = None) -> int:
@@ -403,6 +449,12 @@ def main(argv: Iterable[str] | None = None) -> int:
         "--native-keyword",
         action="store_true",
         help="Also run each store that has its own full-text index with that index.",
+    )
+    parser.add_argument(
+        "--s3",
+        action="store_true",
+        help="Also run lancedb on an S3-compatible server (moto, started for the run): a "
+        "shared store, so KEYWORD_INDEX=auto uses its native index.",
     )
     parser.add_argument(
         "--floors",
