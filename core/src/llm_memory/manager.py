@@ -540,12 +540,17 @@ class MemoryManager:
         with self.memories.reading() as memories:
             recorded = memories.embedding_info()
             storage = memories.describe()
-        from llm_memory.keyword import describe_keyword_side
+        from llm_memory.keyword import SqliteKeywordIndex, describe_keyword_side
 
         return {
             "storage": storage,
             "keyword_index": describe_keyword_side(
                 self.store, self.keyword_index, self.settings.hybrid_search
+            ),
+            "keyword_freshness": (
+                self.keyword_index.freshness()
+                if isinstance(self.keyword_index, SqliteKeywordIndex)
+                else None
             ),
             "embedder": self.embedder.info().model_dump(),
             "recorded_embedder": recorded.model_dump() if recorded else None,

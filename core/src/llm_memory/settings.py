@@ -112,6 +112,13 @@ class Settings(BaseSettings):
         description="Keyword index: core (SQLite beside the store), native (the store's own), "
         "auto (native for a store shared across machines, else core).",
     )
+    keyword_sync_interval_s: float = Field(
+        1.0,
+        ge=0.0,
+        le=3600.0,
+        description="Shared store (Chroma server): the core keyword index pulls other "
+        "processes' writes at most this often, before a search (s; 0: before every search).",
+    )
     write_batch_window_ms: float = Field(
         2.0,
         ge=0.0,

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from llm_memory.keyword.base import KeywordIndex
 from llm_memory.keyword.rebuild import conversation_neighbours
-from llm_memory.keyword.sqlite import SqliteKeywordIndex
+from llm_memory.keyword.sqlite import ChangeSource, SqliteKeywordIndex
 
 if TYPE_CHECKING:
     from llm_memory.settings import Settings
@@ -68,7 +68,8 @@ def describe_keyword_side(
         return "none (HYBRID_SEARCH is off: vector search only)"
     if isinstance(index, SqliteKeywordIndex):
         where = "in memory" if index.path == ":memory:" else index.path
-        return f"core: SQLite FTS5 ({where}, table {index.table})"
+        line = f"core: SQLite FTS5 ({where}, table {index.table})"
+        return line + _freshness(store, index.every if index.follows else None)
     if index is not None:
         return f"store: the core's keyword text in {store.name}'s own database ({type(index).__name__})"
     if "keyword_search" in store.capabilities:
@@ -90,7 +91,24 @@ def planned_keyword_side(store: VectorStore, settings: Settings) -> str:
         return describe_keyword_side(store, None)
     path, table = index_location(store, settings)
     where = "in memory" if path == ":memory:" else path
-    return f"core: SQLite FTS5 ({where}, table {table})"
+    follows = "shared" in store.capabilities and isinstance(store, ChangeSource)
+    every = settings.keyword_sync_interval_s if follows else None
+    return f"core: SQLite FTS5 ({where}, table {table})" + _freshness(store, every)
+
+
+def _freshness(store: VectorStore, every: float | None) -> str:
+    """For a store other processes write: how soon their writes reach the core's index."""
+    if "shared" not in store.capabilities:
+        return ""
+    if every is None:
+        return (
+            "; shared store: other processes' writes reach it only when this one reopens "
+            "the store (use the store's native index or Postgres for a shared deployment)"
+        )
+    return (
+        f"; shared store: other processes' writes keyword-searchable within {every:g} s "
+        "(KEYWORD_SYNC_INTERVAL_S, pulled before a search), their deletes never returned"
+    )
 
 
 def open_keyword_index(store: VectorStore, settings: Settings) -> SqliteKeywordIndex:
@@ -102,6 +120,8 @@ def open_keyword_index(store: VectorStore, settings: Settings) -> SqliteKeywordI
     except BaseException:
         index.close()
         raise
+    if "shared" in store.capabilities and isinstance(store, ChangeSource):
+        index.follow(store, settings.keyword_sync_interval_s)
     return index
 
 

@@ -34,6 +34,7 @@ class SyncableIndex(KeywordIndex, Protocol):
     def signatures(self, user_id: str, ids: Sequence[str] | None = None) -> dict[str, str]: ...
     def users(self) -> set[str]: ...
     def has_links(self, user_id: str) -> bool: ...
+    def linked(self, user_id: str, ids: Sequence[str]) -> set[str]: ...
     def prune_links(self, user_id: str, keep: set[str]) -> None: ...
 
 
@@ -67,8 +68,11 @@ def sync(index: SyncableIndex, store: VectorStore) -> str | None:
 
 
 def apply(index: SyncableIndex, written: Sequence[MemoryItem]) -> int:
-    """Index those of ``written`` (memories read back from the store) whose rows are
-    missing or differ; returns how many. Rows already in step are left alone."""
+    """Index those of ``written`` (memories read back from the store, another process's
+    writes) whose rows are missing or differ; returns how many. Rows already in step are
+    left alone. New conversation turns that have no links here (the writer's links stay
+    in its own index) are linked to the new turns around them, oldest first, as a
+    rebuild guesses them."""
     by_user: dict[str, list[MemoryItem]] = {}
     for item in written:
         by_user.setdefault(item.user_id, []).append(item)
@@ -76,9 +80,21 @@ def apply(index: SyncableIndex, written: Sequence[MemoryItem]) -> int:
     for user_id, items in by_user.items():
         have = index.signatures(user_id, [m.id for m in items])
         stale = [m for m in items if have.get(m.id) != signature(m)]
-        if stale:
-            index.add(stale)
-            done += len(stale)
+        if not stale:
+            continue
+        new = [m for m in stale if m.id not in have]
+        linked = index.linked(user_id, [m.id for m in new]) if new else set()
+        turns = sorted(
+            (m for m in new if m.type == "episodic" and m.id not in linked),
+            key=lambda m: (as_utc(m.created_at), m.id),
+        )
+        if turns:
+            index.add(turns, conversation_neighbours(turns))
+        chosen = {m.id for m in turns}
+        rest = [m for m in stale if m.id not in chosen]
+        if rest:
+            index.add(rest)
+        done += len(stale)
     return done
 
 

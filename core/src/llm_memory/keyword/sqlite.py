@@ -14,9 +14,9 @@ import hashlib
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from llm_memory.errors import LLMMemoryError
 from llm_memory.keyword import rebuild as rebuilding
@@ -43,8 +43,10 @@ _CHUNK = 500  # ids per IN (...) list
 OVERLAP = 5.0
 
 
+@runtime_checkable
 class ChangeSource(Protocol):
-    """A shared store that can list what was written to it since a time (its own stamp)."""
+    """A shared store that can list what was written to it since a time: every process's
+    writes, by a stamp the store keeps with each record (a Chroma server's ``written_us``)."""
 
     def written_since(self, since: datetime) -> list[MemoryItem]: ...
 
@@ -390,6 +392,21 @@ class SqliteKeywordIndex:
         with self._lock:
             return self._has_links(self._db, user_id)
 
+    def linked(self, user_id: str, ids: Sequence[str]) -> set[str]:
+        """Those of ``ids`` that have neighbour links here."""
+        wanted = list(dict.fromkeys(ids))
+        found: set[str] = set()
+        with self._lock:
+            for start in range(0, len(wanted), _CHUNK):
+                chunk = wanted[start : start + _CHUNK]
+                rows = self._db.execute(
+                    f'SELECT DISTINCT memory_id FROM "{self.table}_links" WHERE user_id = ? '
+                    f"AND memory_id IN ({', '.join('?' * len(chunk))})",
+                    [user_id, *chunk],
+                )
+                found.update(m for (m,) in rows)
+        return found
+
     def prune_links(self, user_id: str, keep: set[str]) -> None:
         """Drop the links of this user's memories that are not in ``keep``."""
         t = self.table
@@ -412,6 +429,11 @@ class SqliteKeywordIndex:
         done = rebuilding.sync(self, store)
         self.synced_at = self.pulled_at = started
         return done
+
+    @property
+    def follows(self) -> bool:
+        """Whether this index pulls other processes' writes from a shared store."""
+        return self._source is not None
 
     def follow(self, source: ChangeSource, every: float) -> None:
         """Pull the memories written to ``source`` by other processes at most ``every``
@@ -442,8 +464,32 @@ class SqliteKeywordIndex:
             self.pulled_at = now
             return done
 
+    def drop_missing(
+        self, user_id: str, ids: Sequence[str], stored: Callable[[list[str]], set[str]]
+    ) -> int:
+        """Remove the rows of those of ``ids`` (which a read did not find in the store)
+        that ``stored`` (a read of the store, by id) still does not find: memories
+        deleted through another process. Returns how many rows went.
+
+        The store is read again under the index lock: a write of this process puts the
+        row in the store before it takes that lock to index it, so a memory written
+        meanwhile is found and kept.
+        """
+        keys = [(user_id, i) for i in dict.fromkeys(ids)]
+        with self._lock:
+            held = [m for _, m in self.existing(keys)]
+            if not held:
+                return 0
+            still = stored(held)
+            gone = [m for m in held if m not in still]
+            if gone:
+                self.delete(user_id, gone)
+            return len(gone)
+
     def freshness(self) -> dict[str, object]:
-        """How current this index is with its store: when it was synced and last pulled."""
+        """How current this index is with its store: when it was synced at open and, for
+        a shared store it follows, how often it pulls, when it last did, and the bound on
+        how long another process's write stays unfindable by keyword (``lag_bound_s``)."""
         out: dict[str, object] = {"synced_at": _iso(self.synced_at)}
         if self._source is not None:
             out.update(

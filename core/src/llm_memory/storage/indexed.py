@@ -200,19 +200,42 @@ class IndexedStore:
             hits = self.backend.keyword_query(text, flt, k)
             return [hit.item.id for hit in hits], [hit.item for hit in hits]
         ids = [memory_id for memory_id, _ in self.keywords.search(text, flt, k)]
-        found = self.backend.get(flt.user_id, ids[:fetch]) if ids and fetch else []
+        found = self._verified(flt.user_id, ids[:fetch]) if ids and fetch else []
         return ids, [item for item in found if flt.matches(item)]
+
+    def _verified(self, user_id: str, ids: Sequence[str]) -> list[MemoryItem]:
+        """The stored memories of ``ids``, read from the backend. Keyword rows of the ids
+        it does not hold (deleted through another process sharing the store) are dropped
+        from the keyword side: a keyword hit is only ever returned from the store."""
+        found = self.backend.get(user_id, ids)
+        # Only a keyword side that follows a shared store (no transactions there) can hold
+        # rows the store lost; elsewhere a row may just be ahead of an uncommitted write.
+        follows = getattr(self.keywords, "follows", False)
+        drop = getattr(self.keywords, "drop_missing", None) if follows else None
+        if drop is not None and len(found) < len(set(ids)):
+            have = {item.id for item in found}
+            missing = [i for i in ids if i not in have]
+
+            def stored(wanted: list[str]) -> set[str]:
+                return {item.id for item in self.backend.get(user_id, wanted)}
+
+            drop(user_id, missing, stored)
+        return found
 
     # -- reads ------------------------------------------------------------------------------------
     def get(self, user_id: str, ids: Sequence[str]) -> list[MemoryItem]:
+        """The stored memories of ``ids``, in their order (keyword rows of missing ones
+        are dropped: see :meth:`_verified`)."""
         with self._rw.reading():
-            return self.backend.get(user_id, ids)
+            return self._verified(user_id, ids)
 
     def known(self, keys: Iterable[Key]) -> list[Key]:
         """Those of ``keys`` that may be stored: the keyword side's key table answers
         when it can (a lookup in microseconds, where the store would scan); else all."""
         wanted = list(dict.fromkeys(keys))
-        if self.keywords is None or not wanted:
+        if self.keywords is None or not wanted or getattr(self.keywords, "follows", False):
+            # A keyword side that follows a shared store may not hold yet what another
+            # process just wrote: only the store can tell.
             return wanted
         found = self.keywords.existing(wanted)
         return [key for key in wanted if key in found]

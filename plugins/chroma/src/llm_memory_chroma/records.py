@@ -2,7 +2,10 @@
 
 One record per memory: the content is the document. The fields filters need are metadata
 keys of their own: ``user_id``, ``type``, ``session_id`` and ``created_us`` (``created_at``
-as integer microseconds since the epoch, so range filters compare exactly). Everything else
+as integer microseconds since the epoch, so range filters compare exactly); ``written_us``
+is when the record was last written (the writer's clock, microseconds), which processes
+sharing a Chroma server read to pull each other's writes (``ChromaStore.written_since``;
+recording an access does not change it). Everything else
 (the id, ISO times, importance, access count, the memory's own metadata) is one JSON string
 under ``record``: it round-trips exactly (an int stays an int, a bool a bool, times to the
 microsecond), cannot collide with the filter keys, and halves the write cost, which in
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,10 +30,12 @@ __all__ = [
     "key",
     "memory_id",
     "micros",
+    "now_us",
     "sort_key",
     "touched",
     "user_where",
     "where",
+    "written_where",
 ]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -44,6 +50,11 @@ def key(user_id: str, memory_id: str) -> str:
     return hashlib.sha256(f"{user_id}\x1f{memory_id}".encode()).hexdigest()[:32]
 
 
+def now_us() -> int:
+    """The write stamp: this machine's clock, in microseconds since the epoch."""
+    return time.time_ns() // 1000
+
+
 def micros(value: datetime) -> int:
     delta = as_utc(value) - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
@@ -53,9 +64,9 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else as_utc(value).isoformat()
 
 
-def encode(item: MemoryItem) -> tuple[str, str, dict[str, Any]]:
-    """``(chroma id, document, metadata)``. A ``None`` deletes the key on upsert, so a
-    replaced memory keeps no stale session."""
+def encode(item: MemoryItem, written_us: int | None = None) -> tuple[str, str, dict[str, Any]]:
+    """``(chroma id, document, metadata)``, stamped ``written_us`` (default: now). A
+    ``None`` deletes the key on upsert, so a replaced memory keeps no stale session."""
     record = {
         "id": item.id,
         "importance": item.importance,
@@ -70,6 +81,7 @@ def encode(item: MemoryItem) -> tuple[str, str, dict[str, Any]]:
         "type": item.type,
         "created_us": micros(item.created_at),
         "session_id": item.session_id,
+        "written_us": now_us() if written_us is None else written_us,
         "record": json.dumps(record, ensure_ascii=False, separators=(",", ":")),
     }
     return key(item.user_id, item.id), item.content, metadata
@@ -126,6 +138,11 @@ def where(flt: MemoryFilter) -> dict[str, Any]:
     if flt.session_id is not None:
         conditions.append({"session_id": {"$eq": flt.session_id}})
     return conditions[0] if len(conditions) == 1 else {"$and": conditions}
+
+
+def written_where(since_us: int) -> dict[str, Any]:
+    """Every record written at or after ``since_us`` (whatever its user: a pull)."""
+    return {"written_us": {"$gte": since_us}}
 
 
 def user_where(user_id: str) -> dict[str, Any]:

@@ -388,6 +388,20 @@ class ChromaStore(VectorStore):
             for doc, meta, distance in rows
         ]
 
+    def written_since(self, since: datetime) -> list[MemoryItem]:
+        """The memories (of every user) written at or after ``since`` by any process: one
+        ``get`` filtered on the ``written_us`` stamp, so it costs what changed, not the
+        collection. The core's keyword index of each process sharing a Chroma server
+        pulls them (``KEYWORD_SYNC_INTERVAL_S``). A record written before this version
+        has no stamp and is not listed (the index's sync at open covers it)."""
+        got = self._run(
+            lambda c: c.get(where=records.written_where(records.micros(since)), include=_EVERYTHING)
+        )
+        return [
+            records.decode(document, metadata)
+            for document, metadata in zip(got["documents"], got["metadatas"], strict=True)
+        ]
+
     def get_vectors(self, user_id: str, ids: Sequence[str]) -> dict[str, list[float]]:
         keys = list(dict.fromkeys(records.key(user_id, i) for i in ids))
         vectors: dict[str, list[float]] = {}
