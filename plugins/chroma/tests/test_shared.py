@@ -98,6 +98,32 @@ def test_a_write_through_one_is_found_by_keyword_through_the_other_after_the_int
     assert keyword_found(b, "ada", "zqholiday") == keyword_found(a, "ada", "zqholiday")
 
 
+def test_an_update_through_one_is_searched_by_its_new_words_through_the_other(
+    two_managers,
+) -> None:
+    a, b = two_managers
+    written = a.write_memory("Ada's boat is called zqoldname", "ada")
+    time.sleep(EVERY)
+    assert keyword_found(b, "ada", "zqoldname") == [written.id]
+    a.update_memory(written.id, "ada", content="Ada's boat is called zqnewname")
+    time.sleep(EVERY)
+    assert keyword_found(b, "ada", "zqnewname") == [written.id]
+    assert keyword_found(b, "ada", "zqoldname") == []
+
+
+def test_the_same_memory_written_through_both_is_one_memory_with_one_creation(
+    two_managers,
+) -> None:
+    """The duplicate check asks the store: b's index may not hold a's write yet."""
+    a, b = two_managers
+    first = a.write_memory("Ada is allergic to zqpeanuts", "ada", importance=0.4)
+    again = b.write_memory("Ada is allergic to zqpeanuts", "ada", importance=0.9)
+    assert again.id == first.id
+    assert again.created_at == first.created_at
+    assert [m.id for m in b.list("ada")] == [first.id]
+    assert [e.kind for e in b.history(first.id, "ada")] == ["created", "refreshed"]
+
+
 def test_a_delete_through_one_is_never_returned_by_the_other(two_managers) -> None:
     a, b = two_managers
     kept = a.write_memory("Ada's zqgadget is a red bicycle", "ada")
