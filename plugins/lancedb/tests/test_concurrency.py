@@ -286,3 +286,28 @@ def test_a_commit_that_keeps_conflicting_fails_in_one_line_naming_the_setting(tm
         store._retry(broken)
     assert len(attempts) == 4
     store.close()
+
+
+def test_an_optimize_whose_compaction_lost_its_race_runs_again(tmp_path, monkeypatch) -> None:
+    """lance drops a compaction that lost its commit race with a log line and returns
+    normally; small fragments that were there and none removed means: run it again."""
+    from types import SimpleNamespace
+
+    from llm_memory_lancedb import store as module
+
+    removed = [0, 0, 3]  # what each optimize's compaction removed
+    calls: list[int] = []
+
+    class Fake:
+        async def stats(self) -> dict:
+            return {"fragment_stats": {"num_small_fragments": 4}}
+
+        async def optimize(self) -> SimpleNamespace:
+            calls.append(1)
+            return SimpleNamespace(compaction=SimpleNamespace(fragments_removed=removed.pop(0)))
+
+    monkeypatch.setattr(module, "_async_table", lambda table: Fake())
+    store = LanceDBStore(tmp_path / "db", "m")
+    store._optimize(object())
+    assert len(calls) == 3  # two lost compactions, then one that removed fragments
+    store.close()
