@@ -108,9 +108,8 @@ def _v1(n: Names) -> list[sql.Composable]:
 def _v2(n: Names) -> list[sql.Composable]:
     """Version 2: the keyword index without GIN's pending list (``fastupdate = off``).
     With it, rows written since the last vacuum sat in an unsorted list that every keyword
-    search scanned: after a bulk ingest, retrieve was about twice as slow until autovacuum
-    came by, and a busy store paid it all the time. Each insert now updates the index
-    (benchmarks/README.md)."""
+    search scanned: after a bulk ingest, retrieve was slower until autovacuum came by, and
+    a busy store paid it all the time. Each insert now updates the index."""
     return [
         sql.SQL("ALTER INDEX {} SET (fastupdate = off)").format(
             sql.Identifier(n.schema, f"{n.table}_kw_doc")
