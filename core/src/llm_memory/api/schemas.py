@@ -98,7 +98,8 @@ _ERRORS = {
     422: "The request does not validate (nothing was written).",
     429: "Rate limit exceeded: retry after the Retry-After header's seconds.",
     502: "The embedding provider or the chat model failed (nothing was written).",
-    503: "Not configured (e.g. no AGENT_MODEL for /chat), or starting.",
+    503: "Not configured (e.g. no AGENT_MODEL for /chat), starting, or the store stayed busy "
+    "(commit conflicts past LANCEDB_WRITE_RETRIES): retry later.",
 }
 #: The error statuses the endpoints answer, each with the :class:`Problem` body.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
