@@ -147,6 +147,9 @@ def test_stats_name_the_freshness_bound(two_managers) -> None:
     assert "shared store" in stats["keyword_index"]
     assert f"within {EVERY:g} s" in stats["keyword_index"]
     assert stats["keyword_freshness"]["lag_bound_s"] == EVERY
+    from llm_memory.settings_report import keyword_side
+
+    assert keyword_side(b.settings) == stats["keyword_index"]  # what `config` shows
 
 
 def test_two_servers_keyword_find_every_concurrent_write(chroma_http, tmp_path) -> None:
