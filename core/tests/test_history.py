@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import timedelta
 
 import pytest
@@ -10,11 +11,13 @@ from click.testing import CliRunner
 from llm_memory.agent import build_agent
 from llm_memory.chat import ChatService
 from llm_memory.cli import cli
+from llm_memory.embedding.hash import HashEmbedder
 from llm_memory.errors import NotFound, ValidationFailed
 from llm_memory.history.sqlite import SqliteHistoryLog
 from llm_memory.manager import MemoryManager
 from llm_memory.models import utcnow
 from llm_memory.storage import MemoryFilter
+from llm_memory.storage.memory import MemoryStore
 from llm_memory_testing import HistoryContract
 from pydantic_ai.messages import ModelResponse, TextPart, ToolCallPart
 from pydantic_ai.models.function import FunctionModel
@@ -295,3 +298,30 @@ def test_a_restore_into_another_store_carries_history(manager, tmp_path):
         assert kinds == [("created", None), ("updated", "cli"), ("restored", "restore")]
         assert other.history(moved.id, "ada")[-1].kind == "forgotten"
         assert other.history(moved.id, "ada")[-1].actor == "restore"
+
+
+def test_the_history_of_a_memory_being_committed_waits_for_that_commit() -> None:
+    """A commit stores the memory, then its history; a reader that lists the memory in
+    between must not be told it has no history (seen as a flaky NotFound under threads)."""
+    memory = MemoryManager(MemoryStore(), HashEmbedder(dimension=64))
+    stored, release = threading.Event(), threading.Event()
+    record = memory._changes.written_calls
+
+    def slow_record(calls):
+        stored.set()
+        release.wait(10)
+        record(calls)
+
+    memory._changes.written_calls = slow_record
+    writer = threading.Thread(target=memory.write_memory, args=("Ada likes tea", "ada"))
+    writer.start()
+    try:
+        assert stored.wait(10)
+        [item] = memory.list("ada")  # stored; its history not yet recorded
+        threading.Timer(0.2, release.set).start()
+        assert [e.kind for e in memory.history(item.id, "ada")] == ["created"]
+    finally:
+        release.set()
+        writer.join(10)
+    with pytest.raises(NotFound):
+        memory.history("0" * 32, "ada")

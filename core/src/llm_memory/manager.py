@@ -469,7 +469,14 @@ class MemoryManager:
         with the history of the one it replaced.
         """
         validation.memory_id(memory_id)
-        events = self._changes.history(validation.owner(user_id), memory_id)
+        owner = validation.owner(user_id)
+        events = self._changes.history(owner, memory_id)
+        if not events:
+            # A commit in flight on another thread stores the memory, then its history,
+            # under the writer lock (readers go on meanwhile): a memory just listed may not
+            # have its history yet. Wait for that commit before saying there is none.
+            with self.memories.writing():
+                events = self._changes.history(owner, memory_id)
         if not events:
             raise NotFound(f"No memory {memory_id!r} and no history of one for user {user_id!r}.")
         return events
