@@ -144,3 +144,14 @@ def test_an_older_table_gets_the_keyword_text_on_open(tmp_path, drop_columns) ->
         assert set(keyword(memory, "Quibbleflux")) == {ids[0], ids[1], ids[2]}
         assert set(keyword(memory, "July")) == set(ids[:-1])
         assert keyword(memory, "dawn") == [ids[-1]]
+
+
+def test_a_user_id_with_quotes_stays_data_when_neighbours_are_rewritten(memory) -> None:
+    """The rows linking to a forgotten turn are found by SQL text (lance has no list
+    expression objects): every value in it is hex, so quotes cannot end a literal."""
+    user = "o'brien\\' OR '1'='1"
+    ids = ingest(memory, user)
+    ingest(memory, "mallory")
+    assert memory.forget(ids[0], user)
+    assert keyword(memory, "Quibbleflux", user) == []
+    assert len(keyword(memory, "Quibbleflux", "mallory")) == 3  # another user's rows untouched
