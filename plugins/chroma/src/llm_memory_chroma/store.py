@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
 import chromadb
@@ -241,15 +241,10 @@ class ChromaStore(VectorStore):
         content is rewritten with its stored vector (Chroma would otherwise re-embed it)."""
         latest = {records.key(i.user_id, i.id): i for i in items}
         for keys in _batches(list(latest), self.max_batch):
-            stored = self._run(
-                lambda c, keys=keys: c.get(ids=list(keys), include=["documents", "metadatas"])
-            )
             same, changed = [], []
-            for k, document, metadata in zip(
-                stored["ids"], stored["documents"], stored["metadatas"], strict=True
-            ):
-                if metadata["user_id"] == latest[k].user_id:
-                    (same if document == latest[k].content else changed).append(k)
+            for row in self._rows(keys, ["documents", "metadatas"]):
+                if row.metadata["user_id"] == latest[row.id].user_id:
+                    (same if row.document == latest[row.id].content else changed).append(row.id)
             if same:
                 metadatas = [records.encode(latest[k])[2] for k in same]
                 self._run(lambda c, same=same, m=metadatas: c.update(ids=same, metadatas=m))
@@ -266,15 +261,14 @@ class ChromaStore(VectorStore):
         record at the same instant can be lost (counts are statistics, not ledgers)."""
         wanted = {records.key(u, i): (u, i) for u, i in accesses}
         for batch in _batches(list(wanted), self.max_batch):
-            got = self._run(lambda c, batch=batch: c.get(ids=list(batch), include=["metadatas"]))
             ids, metadatas = [], []
-            for chroma_id, metadata in zip(got["ids"], got["metadatas"], strict=True):
-                memory = wanted[chroma_id]
-                if metadata["user_id"] != memory[0]:  # as every read here checks the owner
+            for row in self._rows(batch, ["metadatas"]):
+                memory = wanted[row.id]
+                if row.metadata["user_id"] != memory[0]:  # as every read here checks the owner
                     continue
                 count, at = accesses[memory]
-                ids.append(chroma_id)
-                metadatas.append({"record": records.touched(metadata["record"], count, at)})
+                ids.append(row.id)
+                metadatas.append({"record": records.touched(row.metadata["record"], count, at)})
             if ids:
                 self._run(lambda c, ids=ids, m=metadatas: c.update(ids=ids, metadatas=m))
 
@@ -305,36 +299,41 @@ class ChromaStore(VectorStore):
             records.key(user_id, memory_id): (user_id, memory_id) for user_id, memory_id in keys
         }
         out: list[MemoryItem] = []
-        for batch in _batches(list(wanted), self.max_batch):
-            got = self._run(lambda c, batch=batch: c.get(ids=list(batch), include=_EVERYTHING))
-            for chroma_id, document, metadata in zip(
-                got["ids"], got["documents"], got["metadatas"], strict=True
-            ):
-                found = records.decode(document, metadata)
-                if wanted.get(chroma_id) == (found.user_id, found.id):
-                    out.append(found)
+        for row in self._rows(list(wanted), _EVERYTHING):
+            found = records.decode(row.document, row.metadata)
+            if wanted.get(row.id) == (found.user_id, found.id):
+                out.append(found)
         return out
 
     def _get_items(self, user_id: str, ids: Sequence[str]) -> Iterator[MemoryItem]:
-        keys = list(dict.fromkeys(records.key(user_id, i) for i in ids))
-        for batch in _batches(keys, self.max_batch):
-            got = self._run(lambda c, batch=batch: c.get(ids=list(batch), include=_EVERYTHING))
-            for document, metadata in zip(got["documents"], got["metadatas"], strict=True):
-                if metadata["user_id"] == user_id:
-                    yield records.decode(document, metadata)
+        for row in self._owned(user_id, ids, _EVERYTHING):
+            yield records.decode(row.document, row.metadata)
 
     def _keys(self, user_id: str, ids: Sequence[str]) -> list[str]:
         """The Chroma ids of those of ``ids`` this user has."""
+        return [row.id for row in self._owned(user_id, ids, ["metadatas"])]
+
+    def _owned(self, user_id: str, ids: Sequence[str], include: list[str]) -> Iterator[_Row]:
+        """The rows of this user's ``ids``: a Chroma id is a hash of (user, id), and the
+        owner stored in each row is checked as well."""
         keys = list(dict.fromkeys(records.key(user_id, i) for i in ids))
-        found: list[str] = []
+        return (row for row in self._rows(keys, include) if row.metadata["user_id"] == user_id)
+
+    def _rows(self, keys: Sequence[str], include: list[str]) -> Iterator[_Row]:
+        """Rows by Chroma id, ``max_batch`` ids per request (``include`` must name
+        ``metadatas``); the caller checks the owner."""
         for batch in _batches(keys, self.max_batch):
-            got = self._run(lambda c, batch=batch: c.get(ids=list(batch), include=["metadatas"]))
-            found.extend(
-                k
-                for k, m in zip(got["ids"], got["metadatas"], strict=True)
-                if m["user_id"] == user_id
-            )
-        return found
+            got = self._run(lambda c, batch=batch: c.get(ids=list(batch), include=include))
+            documents, embeddings = got.get("documents"), got.get("embeddings")
+            for n, (chroma_id, metadata) in enumerate(
+                zip(got["ids"], got["metadatas"], strict=True)
+            ):
+                yield _Row(
+                    chroma_id,
+                    metadata,
+                    documents[n] if "documents" in include else None,
+                    embeddings[n] if "embeddings" in include else None,
+                )
 
     def list(self, flt: MemoryFilter, limit: int = 100, offset: int = 0) -> list[MemoryItem]:
         if flt.types == () or limit <= 0:
@@ -403,16 +402,10 @@ class ChromaStore(VectorStore):
         ]
 
     def get_vectors(self, user_id: str, ids: Sequence[str]) -> dict[str, list[float]]:
-        keys = list(dict.fromkeys(records.key(user_id, i) for i in ids))
-        vectors: dict[str, list[float]] = {}
-        for batch in _batches(keys, self.max_batch):
-            got = self._run(
-                lambda c, batch=batch: c.get(ids=list(batch), include=["embeddings", "metadatas"])
-            )
-            for metadata, embedding in zip(got["metadatas"], got["embeddings"], strict=True):
-                if metadata["user_id"] == user_id:
-                    vectors[records.memory_id(metadata)] = [float(x) for x in embedding]
-        return vectors
+        return {
+            records.memory_id(row.metadata): [float(x) for x in row.embedding]
+            for row in self._owned(user_id, ids, ["embeddings", "metadatas"])
+        }
 
     # -- housekeeping ------------------------------------------------------------------------
     def location(self) -> str | None:
@@ -455,6 +448,15 @@ def _server(host: str, port: int, ssl: bool) -> tuple[str, str, int, bool]:
         host = parts.hostname or host
     url = f"{'https' if ssl else 'http'}://{host}:{port}"
     return url, host, port, ssl
+
+
+class _Row(NamedTuple):
+    """One Chroma record as read by id (a field not asked for is None)."""
+
+    id: str
+    metadata: dict[str, Any]
+    document: str | None
+    embedding: Any
 
 
 def _batches(rows: Sequence[T], size: int) -> Iterator[Sequence[T]]:
