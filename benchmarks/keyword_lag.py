@@ -26,26 +26,17 @@ from typing import Any
 
 from llm_memory import MemoryManager
 from llm_memory.storage import MemoryFilter
+from locomo import S3_BUCKET, moto_s3
 
 UNINDEXED = (0, 250, 1000, 2000)
 
 
 @contextlib.contextmanager
 def targets(workdir: str) -> Iterator[list[tuple[str, dict[str, Any]]]]:
-    import boto3
-    from llm_memory_testing.servers import moto_server
-
-    with moto_server() as server:
-        boto3.client(
-            "s3",
-            endpoint_url=server.url,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        ).create_bucket(Bucket="lag")
+    with moto_s3() as url:  # the throwaway moto server of locomo.py --s3
         s3 = {
-            "uri": "s3://lag/t",
-            "endpoint": server.url,
+            "uri": f"s3://{S3_BUCKET}/lag",
+            "endpoint": url,
             "region": "us-east-1",
             "access_key_id": "testing",
             "secret_access_key": "testing",

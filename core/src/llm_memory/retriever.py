@@ -118,8 +118,13 @@ class Retriever:
         terms = query_terms(query)
         span = self.embedder.similarity_range
 
+        matched: dict[str, float] = {}
+
         def own(item: MemoryItem) -> float:
-            return match(terms, item, similarity.get(item.id), span)
+            # Each memory's match is computed once: the answer and the scores share it.
+            if item.id not in matched:
+                matched[item.id] = match(terms, item, similarity.get(item.id), span)
+            return matched[item.id]
 
         # The query's answer: the best match among every vector hit and the first block of
         # the fusion, whatever the limit and however many hits a keyword side returns whole.
